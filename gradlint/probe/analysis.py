@@ -1,0 +1,390 @@
+"""Verdicts from probe records. Pure Python: it never imports torch, so it is testable on synthetic records.
+
+The criteria are the table in the probe contract (shared/spec/probe.md). The thresholds below are named
+after what they mean there; a change here is a change of the contract.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradlint.probe.records import RecurrentRecord, RunInfo, StepRecord, encode_float, is_finite
+
+EXIT_CODES = {
+    "exploding": 1,
+    "clipped": 0,
+    "vanishing": 1,
+    "non-finite": 1,
+    "healthy": 0,
+    "inconclusive": 3,
+}
+
+MIN_STEPS = 3
+HUGE_UPDATE = 1.0  # U at or above this right before a non-finite value: the update blew the weights up
+GROWTH_FACTOR = 10.0  # G grew this much: exploding, not a fluctuation
+MIN_LOG_SLOPE = math.log(1.05)  # sustained growth: at least 5% per step on average
+MIN_RISING_SHARE = 0.6  # share of step-to-step ratios above 1 for sustained growth
+RECENT_WINDOW = 8  # G must still be rising over these last steps
+CLIP_CUT = 10.0  # clipping that divides G by this much is what holds training together
+VANISHING_RATIO = 1e-4  # first layer's gradient vs last layer's
+VANISHING_FLOOR = 1e-7  # every gradient below this
+LARGE_UPDATE = 0.1
+WEIGHT_GROWTH = 2.0
+LOSS_GROWTH = 10.0
+SPIKE_FACTOR = 5.0  # a one-step jump this large over the recent level is a spike worth a note
+SPIKE_RECOVERED = 2.0  # back within this factor of the level before it
+
+
+@dataclass(frozen=True)
+class ProbeFinding:
+    id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    first: float | None
+    last: float | None  # last finite value
+    max: float | None
+    growth: float | None  # last / first
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "first": encode_float(self.first),
+            "last": encode_float(self.last),
+            "max": encode_float(self.max),
+            "growth": encode_float(self.growth),
+        }
+
+
+@dataclass
+class ProbeResult:
+    verdict: str
+    reason: str
+    steps: list[StepRecord]
+    findings: list[ProbeFinding] = field(default_factory=list)
+    layers: list[LayerSummary] = field(default_factory=list)
+    recurrent: list[RecurrentRecord] = field(default_factory=list)
+    run: RunInfo = field(default_factory=RunInfo)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    def has_finding(self, finding_id: str) -> bool:
+        return any(f.id == finding_id for f in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "steps": len(self.steps),
+            "reason": self.reason,
+            "findings": [{"id": f.id, "message": f.message} for f in self.findings],
+            "history": [record.to_json() for record in self.steps],
+            "layers": [layer.to_json() for layer in self.layers],
+            "recurrent": [r.to_json() for r in self.recurrent],
+            "script_error": self.run.end.error if self.run.end else None,
+        }
+
+
+def analyze(
+    steps: list[StepRecord], recurrent: list[RecurrentRecord] | None = None, run: RunInfo | None = None
+) -> ProbeResult:
+    """Give the verdict for a run from its step records (in step order)."""
+    run = run or RunInfo()
+    recurrent = recurrent or []
+    verdict, reason = _verdict(steps, run)
+    return ProbeResult(
+        verdict=verdict,
+        reason=reason,
+        steps=steps,
+        findings=_secondary_findings(steps, recurrent),
+        layers=summarize_layers(steps),
+        recurrent=recurrent,
+        run=run,
+    )
+
+
+def _verdict(steps: list[StepRecord], run: RunInfo) -> tuple[str, str]:
+    first_bad = next((i for i, s in enumerate(steps) if s.nonfinite), None)
+    if first_bad is not None:
+        return _nonfinite_verdict(steps, first_bad)
+    if len(steps) < MIN_STEPS:
+        return "inconclusive", _inconclusive_reason(steps, run)
+    grads = [s.grad_norm for s in steps]
+    growth = _sustained_growth(grads)
+    clip_cut = _clip_cut(steps)
+    if clip_cut or (growth and _clipping_ran_mostly(steps)):
+        return "clipped", clip_cut or f"{growth}; clipping ran on every step that mattered"
+    if growth:
+        return "exploding", growth
+    vanishing = _vanishing(steps)
+    if vanishing:
+        return "vanishing", vanishing
+    return "healthy", (
+        f"{len(steps)} steps, G from {_fmt(grads[0])} to {_fmt(grads[-1])} (max {_fmt(max(grads))}), "
+        "all values finite"
+    )
+
+
+def _nonfinite_verdict(steps: list[StepRecord], first_bad: int) -> tuple[str, str]:
+    bad = steps[first_bad]
+    what = "/".join(_NONFINITE_WORDS[k] for k in bad.nonfinite)
+    where = f"{what} went non-finite at step {bad.step}"
+    before = steps[max(0, first_bad - 3) : first_bad]
+    # The step that produced the non-finite value may itself report a finite, huge update.
+    updates = [(s.step, s.update_ratio) for s in (*before, bad) if is_finite(s.update_ratio)]
+    huge = [(step, u) for step, u in updates if u >= HUGE_UPDATE]
+    if huge:
+        step, u = max(huge, key=lambda pair: pair[1])
+        return "exploding", f"{where}, right after a huge update at step {step} (update/weight U = {_fmt(u)})"
+    baseline_steps = [s.grad_norm for s in steps[: min(MIN_STEPS, first_bad)] if is_finite(s.grad_norm)]
+    recent = [s.grad_norm for s in (*before, bad) if is_finite(s.grad_norm)]
+    if baseline_steps and recent:
+        baseline = statistics.median(baseline_steps)
+        peak = max(recent)
+        if baseline > 0 and peak >= GROWTH_FACTOR * baseline:
+            return "exploding", (
+                f"{where}, after G grew {_fmt(peak / baseline)}x (from {_fmt(baseline)} to {_fmt(peak)})"
+            )
+    origin = next((s.nonfinite_origin for s in steps[first_bad:] if s.nonfinite_origin), None)
+    if origin == "input":
+        source = "the origin is the input batch: it already held NaN/Inf before any module ran"
+    elif origin:
+        source = f"the origin is {origin}: its output went non-finite while its inputs were finite"
+    else:
+        source = "the origin was not seen in a module's output (it arose outside the forward pass)"
+    return "non-finite", f"{where} with no huge update and no growth before it; {source}"
+
+
+_NONFINITE_WORDS = {"loss": "loss", "grad": "gradients", "param": "parameters"}
+
+
+def _inconclusive_reason(steps: list[StepRecord], run: RunInfo) -> str:
+    seen = f"only {len(steps)} step{'s' if len(steps) != 1 else ''} observed (3 needed)"
+    end = run.end
+    if run.timed_out:
+        return f"{seen}: the script timed out"
+    if end is None:
+        code = f" (exit status {run.returncode})" if run.returncode is not None else ""
+        return f"{seen}: the script's process died before it could report{code}"
+    if end.status == "error":
+        return f"{seen}: the script failed with {end.error}"
+    if end.status == "exit":
+        return f"{seen}: the script called sys.exit({end.exit_code})"
+    if not steps and end.backward_calls == 0:
+        if end.forward_calls:
+            return f"{seen}: the script ran its model {end.forward_calls} times but never called backward()"
+        return f"{seen}: the script never trained a torch model"
+    return f"{seen}: the script ended"
+
+
+def _log_slope(values: list[float]) -> float:
+    """Least-squares slope of ln(value) per step."""
+    logs = [math.log(v) for v in values]
+    n = len(logs)
+    mean_x = (n - 1) / 2
+    mean_y = sum(logs) / n
+    var = sum((i - mean_x) ** 2 for i in range(n))
+    return sum((i - mean_x) * (y - mean_y) for i, y in enumerate(logs)) / var
+
+
+def _rising_share(values: list[float]) -> float:
+    ratios = [b / a for a, b in zip(values, values[1:])]
+    return sum(r > 1 for r in ratios) / len(ratios)
+
+
+def _sustained_growth(grads: list[float]) -> str | None:
+    """Criterion (b): G ends >= 10x its start, grows >= 5%/step on average, mostly up, still rising."""
+    if len(grads) < MIN_STEPS or any(g <= 0 for g in grads):
+        return None
+    start = statistics.median(grads[:MIN_STEPS])
+    if grads[-1] < GROWTH_FACTOR * start:
+        return None
+    slope = _log_slope(grads)
+    if slope < MIN_LOG_SLOPE or _rising_share(grads) < MIN_RISING_SHARE:
+        return None
+    # A single late spike is not growth: most of the last steps must rise too.
+    recent = grads[-RECENT_WINDOW:]
+    if _log_slope(recent) <= 0 or _rising_share(recent) < MIN_RISING_SHARE:
+        return None
+    return (
+        f"G grew {_fmt(grads[-1] / start)}x over {len(grads)} steps (from {_fmt(start)} to {_fmt(grads[-1])}), "
+        f"{_fmt(math.exp(slope))}x per step on average, and is still rising"
+    )
+
+
+def _clipping_ran_mostly(steps: list[StepRecord]) -> bool:
+    return sum(s.clipped for s in steps) * 2 > len(steps)
+
+
+def _clip_cut(steps: list[StepRecord]) -> str | None:
+    cuts = [
+        s.grad_norm / s.grad_norm_after
+        for s in steps
+        if s.clipped and s.grad_norm_after > 0 and s.grad_norm / s.grad_norm_after >= CLIP_CUT
+    ]
+    if len(cuts) * 2 <= len(steps):
+        return None
+    threshold = next((s.clip_threshold for s in steps if s.clip_threshold is not None), None)
+    at = f" (threshold {_fmt(threshold)})" if threshold is not None else ""
+    return (
+        f"clipping{at} cut G by at least {_fmt(CLIP_CUT)}x on {len(cuts)} of {len(steps)} steps "
+        f"(median cut {_fmt(statistics.median(cuts))}x): clipping is what holds this training together"
+    )
+
+
+def _layer_of(param_name: str) -> str:
+    return param_name.rsplit(".", 1)[0] if "." in param_name else param_name
+
+
+def _vanishing(steps: list[StepRecord]) -> str | None:
+    """The first layer's gradients are negligible beside the last layer's (or all are tiny) on most steps."""
+    hits = 0
+    worst: tuple[float, str, str] | None = None
+    for s in steps:
+        layers: dict[str, float] = {}
+        for name, norm in s.grad_norms.items():
+            if is_finite(norm):
+                layer = _layer_of(name)
+                layers[layer] = max(layers.get(layer, 0.0), norm)
+        if not layers:
+            continue
+        names = list(layers)
+        first, last = layers[names[0]], layers[names[-1]]
+        if all(v < VANISHING_FLOOR for v in layers.values()):
+            hits += 1
+            continue
+        if len(names) >= 2 and last > 0 and first < VANISHING_RATIO * last:
+            hits += 1
+            ratio = first / last
+            if worst is None or ratio < worst[0]:
+                worst = (ratio, names[0], names[-1])
+    if hits * 2 <= len(steps):
+        return None
+    if worst is None:
+        return f"all gradient norms stayed below {VANISHING_FLOOR:g} on {hits} of {len(steps)} steps"
+    ratio, first_name, last_name = worst
+    return (
+        f"the first layer's gradients ({first_name}) were below {VANISHING_RATIO:g} of the last layer's "
+        f"({last_name}) on {hits} of {len(steps)} steps (down to {ratio:.1e})"
+    )
+
+
+def summarize_layers(steps: list[StepRecord]) -> list[LayerSummary]:
+    """Per-parameter first/last/max gradient norm, sorted by growth (largest first)."""
+    series: dict[str, list[float]] = {}
+    for s in steps:
+        for name, norm in s.grad_norms.items():
+            series.setdefault(name, [])
+            if is_finite(norm):
+                series[name].append(norm)
+    summaries = []
+    for name, values in series.items():
+        if not values:
+            summaries.append(LayerSummary(name, None, None, None, None))
+            continue
+        first, last = values[0], values[-1]
+        growth = last / first if first > 0 else None
+        summaries.append(LayerSummary(name, first, last, max(values), growth))
+    return sorted(summaries, key=lambda s: -(s.growth if s.growth is not None else -math.inf))
+
+
+def _secondary_findings(steps: list[StepRecord], recurrent: list[RecurrentRecord]) -> list[ProbeFinding]:
+    findings: list[ProbeFinding] = []
+    cleared = [s.grads_cleared for s in steps[1:] if s.grads_cleared is not None]
+    if len(steps) >= MIN_STEPS and cleared and not any(cleared):
+        grads = [s.grad_norm for s in steps if is_finite(s.grad_norm)]
+        findings.append(
+            ProbeFinding(
+                "gradients-not-cleared",
+                f"the same .grad tensors were never cleared over {len(steps)} steps (no zero_grad): "
+                f"they accumulate, G went from {_fmt(grads[0])} to {_fmt(grads[-1])}"
+                if grads
+                else f"the same .grad tensors were never cleared over {len(steps)} steps (no zero_grad)",
+            )
+        )
+    latest: dict[str, RecurrentRecord] = {}
+    for r in recurrent:
+        latest[r.name] = r if r.name not in latest or r.radius >= latest[r.name].radius else latest[r.name]
+    for r in latest.values():
+        if r.radius > 1:
+            findings.append(
+                ProbeFinding(
+                    "recurrent-spectral-radius",
+                    f"{r.name}: largest singular value {_fmt(r.sigma)} x activation derivative bound "
+                    f"{_fmt(r.derivative_bound)} = {_fmt(r.radius)} > 1, so gradients through time can grow "
+                    "geometrically",
+                )
+            )
+    updates = [s.update_ratio for s in steps if is_finite(s.update_ratio)]
+    if updates and statistics.median(updates) > LARGE_UPDATE:
+        findings.append(
+            ProbeFinding(
+                "large-update-ratio",
+                f"median update/weight ratio {_fmt(statistics.median(updates))} (max {_fmt(max(updates))}) "
+                f"is above {LARGE_UPDATE:g}: each step rewrites a large part of the weights",
+            )
+        )
+    params = [s.param_norm for s in steps if is_finite(s.param_norm) and s.param_norm > 0]
+    if len(params) >= MIN_STEPS and params[-1] >= WEIGHT_GROWTH * params[0]:
+        findings.append(
+            ProbeFinding(
+                "weights-growing",
+                f"the parameter norm grew {_fmt(params[-1] / params[0])}x (from {_fmt(params[0])} "
+                f"to {_fmt(params[-1])})",
+            )
+        )
+    losses = [s.loss for s in steps if is_finite(s.loss)]
+    if len(losses) >= MIN_STEPS and min(losses) > 0:
+        start = statistics.median(losses[:MIN_STEPS])
+        if losses[-1] >= LOSS_GROWTH * start:
+            findings.append(
+                ProbeFinding(
+                    "loss-diverging",
+                    f"the loss grew {_fmt(losses[-1] / start)}x (from {_fmt(start)} to {_fmt(losses[-1])})",
+                )
+            )
+    findings.extend(_recovered_spikes(steps))
+    return findings
+
+
+def _recovered_spikes(steps: list[StepRecord]) -> list[ProbeFinding]:
+    """One-step jumps of G that came back down: normal in healthy training, worth a note, never a verdict."""
+    notes = []
+    grads = [s.grad_norm for s in steps]
+    for i in range(1, len(grads) - 1):
+        window = [g for g in grads[max(0, i - 3) : i] if is_finite(g) and g > 0]
+        if not window or not is_finite(grads[i]):
+            continue
+        level = statistics.median(window)
+        if grads[i] < SPIKE_FACTOR * level:
+            continue
+        later = next(
+            (j for j in range(i + 1, len(grads)) if is_finite(grads[j]) and grads[j] <= SPIKE_RECOVERED * level),
+            None,
+        )
+        if later is not None:
+            notes.append(
+                ProbeFinding(
+                    "spike-recovered",
+                    f"G jumped {_fmt(grads[i] / level)}x at step {steps[i].step} and recovered by step "
+                    f"{steps[later].step}",
+                )
+            )
+    return notes
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
+        return f"{value:.2e}"
+    return f"{value:.3g}"
