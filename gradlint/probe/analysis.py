@@ -49,7 +49,7 @@ class LayerSummary:
     first: float | None
     last: float | None  # last finite value
     max: float | None
-    growth: float | None  # last / first
+    growth: float | None  # last / median of the first three: one tiny first value must not dominate
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -289,9 +289,9 @@ def summarize_layers(steps: list[StepRecord]) -> list[LayerSummary]:
         if not values:
             summaries.append(LayerSummary(name, None, None, None, None))
             continue
-        first, last = values[0], values[-1]
-        growth = last / first if first > 0 else None
-        summaries.append(LayerSummary(name, first, last, max(values), growth))
+        start = statistics.median(values[:MIN_STEPS])
+        growth = values[-1] / start if start > 0 else None
+        summaries.append(LayerSummary(name, values[0], values[-1], max(values), growth))
     return sorted(summaries, key=lambda s: -(s.growth if s.growth is not None else -math.inf))
 
 
@@ -313,7 +313,10 @@ def _secondary_findings(steps: list[StepRecord], recurrent: list[RecurrentRecord
     for r in recurrent:
         latest[r.name] = r if r.name not in latest or r.radius >= latest[r.name].radius else latest[r.name]
     for r in latest.values():
-        if r.radius > 1:
+        # The classical condition (Pascanu et al., 2013) is about plain recurrences. In an LSTM or GRU the
+        # gates multiply this path by factors below 1 and the cell state adds a linear path, so a radius
+        # above 1 there is common in healthy models: it is recorded, not reported.
+        if r.radius > 1 and not r.gated:
             findings.append(
                 ProbeFinding(
                     "recurrent-spectral-radius",

@@ -407,7 +407,9 @@ class Recorder:
 
     def _emit_recurrent_start(self) -> None:
         for module, name, sigma, bound in self._recurrent_start:
-            self._emit(RecurrentRecord(f"{self._module_name(module)}.{name}", sigma, bound, "start").to_json())
+            gated = module.mode in ("LSTM", "GRU")
+            record = RecurrentRecord(f"{self._module_name(module)}.{name}", sigma, bound, "start", gated)
+            self._emit(record.to_json())
         self._recurrent_start = []
 
     def finish(self) -> None:
@@ -423,5 +425,6 @@ class Recorder:
                 for module in self._recurrent.values():
                     for name, weight, bound in _recurrent_blocks(module):
                         sigma = float(torch.linalg.matrix_norm(weight.detach().float(), ord=2))
-                        record = RecurrentRecord(f"{self._module_name(module)}.{name}", sigma, bound, "end")
+                        gated = module.mode in ("LSTM", "GRU")
+                        record = RecurrentRecord(f"{self._module_name(module)}.{name}", sigma, bound, "end", gated)
                         self._emit(record.to_json())

@@ -80,6 +80,7 @@ class RecurrentRecord:
     sigma: float
     derivative_bound: float
     when: str  # "start" (first forward) or "end"
+    gated: bool = False  # LSTM/GRU: gates scale the recurrent path, so the radius is only an upper bound
 
     @property
     def radius(self) -> float:
@@ -90,7 +91,9 @@ class RecurrentRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecurrentRecord:
-        return cls(data["name"], float(data["sigma"]), float(data["derivative_bound"]), data["when"])
+        return cls(
+            data["name"], float(data["sigma"]), float(data["derivative_bound"]), data["when"], bool(data.get("gated"))
+        )
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,13 @@ def test_recurrent_radius_above_one_is_a_finding():
     assert not analyze(make_steps([1.0] * 3), recurrent=calm).has_finding("recurrent-spectral-radius")
 
 
+def test_gated_recurrent_radius_is_recorded_not_reported():
+    records = [RecurrentRecord("Net.lstm.weight_hh_l0", 1.2, 1.0, "start", gated=True)]
+    result = analyze(make_steps([1.0] * 3), recurrent=records)
+    assert not result.has_finding("recurrent-spectral-radius")
+    assert result.to_json()["recurrent"][0]["gated"] is True
+
+
 def test_large_updates_growing_weights_and_diverging_loss_are_findings():
     steps = make_steps(
         [1.0] * 5, updates=[0.5] * 5, params=[1.0, 2.0, 3.0, 4.0, 5.0], losses=[1.0, 1.0, 1.0, 5.0, 20.0]
@@ -195,7 +202,7 @@ def test_layer_table_puts_the_fastest_growing_first():
     layers = [{"Net.a.weight": 1.0, "Net.b.weight": 1.0 * 3**i} for i in range(4)]
     summaries = summarize_layers(make_steps([1.0] * 4, layers=layers))
     assert summaries[0].name == "Net.b.weight"
-    assert summaries[0].growth == 27.0
+    assert summaries[0].growth == 9.0  # last (27) over the median of the first three (3)
 
 
 def test_json_is_strict_json_even_with_nan():
