@@ -1,0 +1,2 @@
+"""The rules, grouped by family. Importing this package registers every rule."""
+from gradlint.checks import clipping  # noqa: F401

@@ -1,0 +1,49 @@
+"""What a check function receives: the file's facts, the rule options, and a way to report."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from gradlint.facts import FileFacts
+from gradlint.findings import Finding, Fix
+
+
+@dataclass
+class CheckContext:
+    facts: FileFacts
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def option(self, name: str) -> Any:
+        from gradlint.config import DEFAULT_OPTIONS
+
+        return self.options.get(name, DEFAULT_OPTIONS[name])
+
+    def finding(self, code: str, node: cst.CSTNode, message: str, fix: Fix | None = None) -> Finding:
+        from gradlint.checks.registry import RULES
+
+        rule = RULES[code]
+        line, column, end_line, end_column = self.facts.span(node)
+        return Finding(
+            code=code,
+            name=rule.name,
+            severity=rule.severity,
+            path=self.facts.path,
+            line=line,
+            column=column,
+            end_line=end_line,
+            end_column=end_column,
+            message=message,
+            fix=fix,
+        )
+
+    def where(self, node: cst.CSTNode, facts: FileFacts | None = None) -> str:
+        """`line 12`, or `model.py:12` for a node of another file."""
+        owner = facts or self.facts
+        line = owner.line(node)
+        if owner is self.facts:
+            return f"line {line}"
+        from pathlib import Path
+
+        return f"{Path(owner.path).name}:{line}"

@@ -1,0 +1,68 @@
+"""The rule registry: every rule's code, name, severity and check function."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from gradlint.findings import Severity
+
+if TYPE_CHECKING:
+    from gradlint.checks.context import CheckContext
+    from gradlint.findings import Finding
+
+CheckFn = Callable[["CheckContext"], Iterable["Finding"]]
+
+DOCS_URL = "https://github.com/gradlint/gradlint/blob/main/rules/{code}.md"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    check: CheckFn | None = None
+    fixable: bool = False
+    options: tuple[str, ...] = ()
+
+    @property
+    def help_uri(self) -> str:
+        return DOCS_URL.format(code=self.code)
+
+
+RULES: dict[str, Rule] = {}
+
+
+def register(
+    code: str,
+    name: str,
+    severity: Severity,
+    summary: str,
+    *,
+    fixable: bool = False,
+    options: tuple[str, ...] = (),
+) -> Callable[[CheckFn], CheckFn]:
+    """Decorator that adds a check function to the registry under `code`."""
+
+    def wrap(fn: CheckFn) -> CheckFn:
+        if code in RULES:
+            raise ValueError(f"rule code {code} registered twice")
+        RULES[code] = Rule(code, name, severity, summary, fn, fixable, options)
+        return fn
+
+    return wrap
+
+
+RULES["GL001"] = Rule(
+    "GL001",
+    "syntax-error",
+    Severity.ERROR,
+    "The file cannot be read or parsed.",
+)
+
+
+def all_rules() -> list[Rule]:
+    """Every rule, sorted by code, with the check modules loaded."""
+    import gradlint.checks  # noqa: F401  (registers the rules)
+
+    return [RULES[c] for c in sorted(RULES)]

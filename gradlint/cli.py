@@ -1,0 +1,179 @@
+"""The command line: check, probe, rules, explain."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from gradlint import __version__
+
+app = typer.Typer(
+    name="gradlint",
+    help="Find the causes of exploding gradients in training code, and prove them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> "typer.Exit":
+    """Print a one-line error on stderr and leave with `code`."""
+    typer.echo(f"gradlint: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gradlint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """gradlint: a linter and a runtime probe for exploding gradients."""
+
+
+def _codes(values: Optional[List[str]]) -> tuple[str, ...]:
+    codes: list[str] = []
+    for value in values or []:
+        codes.extend(c.strip().upper() for c in value.split(",") if c.strip())
+    return tuple(codes)
+
+
+@app.command()
+def check(
+    paths: List[Path] = typer.Argument(None, help="Files or folders to lint (default: .)."),
+    select: Optional[List[str]] = typer.Option(None, "--select", help="Codes or prefixes to run (replaces the configured set)."),
+    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Codes or prefixes to skip."),
+    extend_select: Optional[List[str]] = typer.Option(None, "--extend-select", help="Codes or prefixes to add."),
+    output_format: str = typer.Option("text", "--format", help="text, json, sarif or github."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to a file."),
+    statistics: bool = typer.Option(False, "--statistics", help="Show counts per rule instead of each finding."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
+    exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings fail the run."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Read settings from this file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary."),
+) -> None:
+    """Lint training code for the causes of exploding gradients."""
+    from dataclasses import replace
+
+    from gradlint.checks.registry import all_rules
+    from gradlint.config import ConfigError, check_code, load_settings
+    from gradlint.engine import lint_paths
+    from gradlint.report import FORMATS, render
+
+    if output_format not in FORMATS:
+        fail(f"unknown format '{output_format}' (choose from {', '.join(FORMATS)})")
+    try:
+        settings = load_settings(config)
+        codes = [r.code for r in all_rules()]
+        for option, values in (("--select", select), ("--ignore", ignore), ("--extend-select", extend_select)):
+            for code in _codes(values):
+                check_code(code, codes, option)
+    except ConfigError as exc:
+        fail(str(exc))
+    if select:
+        settings = replace(settings, select=_codes(select))
+    if ignore:
+        settings = replace(settings, ignore=settings.ignore + _codes(ignore))
+    if extend_select:
+        settings = replace(settings, extend_select=settings.extend_select + _codes(extend_select))
+    try:
+        result = lint_paths(paths or [Path(".")], settings, jobs=jobs, use_cache=not no_cache)
+    except FileNotFoundError as exc:
+        fail(f"path not found: {exc.args[0]}")
+    color = (
+        output is None and output_format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
+    text = render(
+        result.findings,
+        output_format,
+        rules=all_rules(),
+        files_checked=result.files_checked,
+        color=color,
+        statistics=statistics,
+        root=settings.root,
+    )
+    if quiet and output_format == "text" and not statistics:
+        text = "".join(line + "\n" for line in text.splitlines() if line and ":" in line and " [" in line)
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}")
+    else:
+        sys.stdout.write(text)
+    if result.has_errors:
+        raise typer.Exit(EXIT_USAGE)
+    failing = any(f.severity.rank >= settings.fail_on.rank for f in result.findings)
+    raise typer.Exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_OK)
+
+
+def rules_folder() -> Path:
+    """The rule pages: shipped inside the wheel, or the repository's rules/ folder."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "rules_pages"
+    return shipped if shipped.is_dir() else here.parent / "rules"
+
+
+@app.command("rules")
+def rules_command(
+    config: Optional[Path] = typer.Option(None, "--config", help="Read settings from this file."),
+) -> None:
+    """List every rule: code, name, severity, whether it is enabled, and whether it has an autofix."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from gradlint.checks.registry import all_rules
+    from gradlint.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        fail(str(exc))
+    rules = all_rules()
+    enabled = settings.enabled_codes([r.code for r in rules])
+    table = Table("code", "name", "severity", "enabled", "autofix", "summary")
+    for rule in rules:
+        table.add_row(
+            rule.code, rule.name, rule.severity.value, "yes" if rule.code in enabled else "no",
+            "yes" if rule.fixable else "no", rule.summary,
+        )
+    Console().print(table)
+
+
+@app.command()
+def explain(code: str = typer.Argument(..., help="A rule code, e.g. GL101.")) -> None:
+    """Show a rule's page: what it does, why it matters, examples and options."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    page = rules_folder() / f"{code.upper()}.md"
+    if not page.is_file():
+        fail(f"no rule {code!r}; `gradlint rules` lists them")
+    Console().print(Markdown(page.read_text(encoding="utf-8")))
+
+
+def _register_probe() -> None:
+    try:
+        from gradlint.probe.cli import probe
+    except ModuleNotFoundError:  # TEMP until the probe lands
+        return
+
+    app.command(
+        "probe",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(probe)
+
+
+def main() -> None:
+    _register_probe()
+    app()

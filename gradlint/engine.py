@@ -1,0 +1,251 @@
+"""The engine: files -> facts (process pool, cache) -> checks -> findings."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import libcst as cst
+
+from gradlint import __version__
+from gradlint.checks.context import CheckContext
+from gradlint.checks.registry import RULES, all_rules
+from gradlint.config import Settings
+from gradlint.facts import FileFacts
+from gradlint.facts.project import Project
+from gradlint.findings import Edit, Finding, Fix, Severity
+from gradlint.source import SourceError, SourceUnit, discover, read_unit
+from gradlint.suppression import file_disabled, suppressed
+
+CACHE_DIR = ".gradlint_cache"
+# Below this many files, a process pool costs more to start than it saves.
+POOL_MIN_FILES = 16
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding] = field(default_factory=list)
+    files_checked: int = 0
+
+    @property
+    def has_errors(self) -> bool:
+        """A file could not be read or parsed (exit code 2)."""
+        return any(f.code == "GL001" for f in self.findings)
+
+
+def _syntax_finding(path: str, message: str, line: int, column: int) -> Finding:
+    rule = RULES["GL001"]
+    return Finding("GL001", rule.name, rule.severity, path, line, column, line, column, message)
+
+
+def _parse_error(exc: cst.ParserSyntaxError) -> tuple[str, int, int]:
+    # libcst's message spans several lines; the first says what went wrong.
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
+    return f"syntax error: {first}", exc.raw_line, exc.raw_column + 1
+
+
+_project: Project | None = None
+
+
+def _shared_project() -> Project:
+    # One per process: neighbouring files parsed for one file serve the next.
+    global _project
+    if _project is None:
+        _project = Project()
+    return _project
+
+
+def check_unit(unit: SourceUnit, settings: Settings, project: Project | None = None) -> list[Finding]:
+    """Parse one source unit, build its facts, and run the enabled rules on them."""
+    try:
+        module = cst.parse_module(unit.text)
+    except cst.ParserSyntaxError as exc:
+        message, line, column = _parse_error(exc)
+        return _relocate([_syntax_finding(unit.path, message, line, column)], unit)
+    except RecursionError:
+        return [_syntax_finding(unit.path, "syntax error: nesting too deep to parse", 1, 1)]
+    facts = FileFacts(unit.path, module, project)
+    enabled = settings.enabled_codes(list(RULES), unit.path)
+    ctx = CheckContext(facts, settings.options)
+    findings: list[Finding] = []
+    for rule in all_rules():
+        if rule.check is None or rule.code not in enabled:
+            continue
+        findings.extend(rule.check(ctx))
+    lines = unit.text.splitlines()
+    disabled = file_disabled(unit.text)
+    kept = [f for f in findings if not suppressed(f, lines, disabled)]
+    return _relocate(kept, unit)
+
+
+def _relocate(findings: list[Finding], unit: SourceUnit) -> list[Finding]:
+    """Notebook findings: lines of the joined code become (cell, line in cell)."""
+    if unit.cell_lines is None:
+        return findings
+    moved = []
+    for f in findings:
+        cell, line = unit.locate(f.line)
+        _, end_line = unit.locate(f.end_line)
+        moved.append(
+            Finding(f.code, f.name, f.severity, f.path, line, f.column, end_line, f.end_column, f.message, None, cell)
+        )
+    return moved
+
+
+def lint_source(text: str, path: str = "<string>", settings: Settings | None = None) -> list[Finding]:
+    """Lint Python source given as a string (the file need not exist)."""
+    unit = SourceUnit(path, text)
+    return sorted(check_unit(unit, settings or Settings(), _shared_project()), key=Finding.sort_key)
+
+
+def _lint_file(path: str, display: str, settings: Settings) -> tuple[list[Finding], list[tuple[str, str]]]:
+    """Lint one file; returns its findings and the neighbouring files (with hashes) they depend on."""
+    try:
+        unit, _ = read_unit(Path(path), display)
+    except SourceError as exc:
+        return [_syntax_finding(display, str(exc), exc.line, exc.column)], []
+    if unit is None:
+        return [], []
+    project = _shared_project()
+    findings = check_unit(unit, settings, project)
+    deps = []
+    for dep in sorted(project.used.get(str(Path(path).resolve()), ())):
+        try:
+            deps.append((str(dep), _digest(dep.read_bytes())))
+        except OSError:
+            pass
+    return findings, deps
+
+
+def _lint_batch(batch: list[tuple[str, str]], settings: Settings):
+    return [(path, *_lint_file(path, display, settings)) for path, display in batch]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class Cache:
+    """Findings per file, keyed by content hash, gradlint version and the settings that apply."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.folder = root / CACHE_DIR
+        key = hashlib.sha256(
+            json.dumps([__version__, settings.fingerprint(frozenset(RULES)), sorted(map(list, settings.per_file_ignores)), settings.select, settings.ignore, settings.extend_select]).encode()
+        ).hexdigest()[:16]
+        self.file = self.folder / f"findings-{key}.json"
+        self.entries: dict[str, dict] = {}
+        self.changed = False
+        try:
+            self.entries = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def get(self, path: str, digest: str, display: str) -> list[Finding] | None:
+        entry = self.entries.get(path)
+        if entry is None or entry["hash"] != digest or entry["display"] != display:
+            return None
+        for dep, dep_hash in entry["deps"]:
+            try:
+                if _digest(Path(dep).read_bytes()) != dep_hash:
+                    return None
+            except OSError:
+                return None
+        return [_finding_from_dict(d) for d in entry["findings"]]
+
+    def put(self, path: str, digest: str, display: str, findings: list[Finding], deps) -> None:
+        self.entries[path] = {
+            "hash": digest,
+            "display": display,
+            "deps": deps,
+            "findings": [f.to_dict() for f in findings],
+        }
+        self.changed = True
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            ignore = self.folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by gradlint.\n*\n", encoding="utf-8")
+            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(self.entries, out)
+            os.replace(tmp, self.file)
+        except OSError:
+            pass  # a read-only tree still lints; it just is not cached
+
+
+def _finding_from_dict(d: dict) -> Finding:
+    fix = None
+    if d.get("fix"):
+        fix = Fix(d["fix"]["description"], tuple(Edit(e["start"], e["end"], e["text"]) for e in d["fix"]["edits"]))
+    return Finding(
+        d["code"], d["name"], Severity(d["severity"]), d["path"], d["line"], d["column"],
+        d["end_line"], d["end_column"], d["message"], fix, d.get("cell"),
+    )
+
+
+def _display(path: Path) -> str:
+    return str(path)
+
+
+def lint_paths(
+    paths: Sequence[str | Path],
+    settings: Settings | None = None,
+    *,
+    jobs: int | None = None,
+    use_cache: bool = False,
+) -> LintResult:
+    """Lint files and folders. Raises FileNotFoundError for a path that does not exist."""
+    settings = settings or Settings()
+    files = discover([Path(p) for p in paths], settings.exclude, settings.root)
+    cache = Cache(settings.root, settings) if use_cache else None
+    result = LintResult(files_checked=len(files))
+    todo: list[tuple[str, str]] = []
+    digests: dict[str, str] = {}
+    for file in files:
+        display = _display(file)
+        if cache is not None:
+            key = str(file.resolve())
+            try:
+                digest = _digest(file.read_bytes())
+            except OSError:
+                digest = ""
+            digests[key] = digest
+            cached = cache.get(key, digest, display)
+            if cached is not None:
+                result.findings.extend(cached)
+                continue
+        todo.append((str(file), display))
+    displays = dict(todo)
+    for path, findings, deps in _run(todo, settings, jobs):
+        result.findings.extend(findings)
+        if cache is not None:
+            key = str(Path(path).resolve())
+            cache.put(key, digests.get(key, ""), displays[path], findings, deps)
+    if cache is not None:
+        cache.save()
+    result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def _run(todo: list[tuple[str, str]], settings: Settings, jobs: int | None) -> Iterable:
+    workers = jobs or os.cpu_count() or 1
+    if workers <= 1 or len(todo) < POOL_MIN_FILES:
+        return _lint_batch(todo, settings)
+    # Batches keep the inter-process traffic low; several per worker balance uneven files.
+    size = max(1, min(64, len(todo) // (workers * 4)))
+    batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+    results = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for batch in pool.map(_lint_batch, batches, [settings] * len(batches)):
+            results.extend(batch)
+    return results

@@ -1,0 +1,187 @@
+"""The facts layer: the semantic model of one file's training code, built once and read by every rule."""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Iterator
+
+import libcst as cst
+
+from gradlint.facts.index import ClassInfo, ModuleIndex, Scope, Site
+from gradlint.facts.names import LOCAL, lookup, qualified_name
+
+if TYPE_CHECKING:
+    from gradlint.facts.frameworks import FrameworkFacts
+    from gradlint.facts.loops import LoopFacts
+    from gradlint.facts.models import ModelFacts
+    from gradlint.facts.project import Project
+    from gradlint.facts.values import Resolver
+
+
+class FileFacts:
+    """Facts about one parsed file. Everything past the index is computed on first use."""
+
+    def __init__(self, path: str, module: cst.Module, project: "Project | None" = None) -> None:
+        self.path = path
+        self.module = module
+        self.project = project
+        self.index = ModuleIndex(module)
+        self._positions = None
+
+    # -- layers of facts ---------------------------------------------------------------------
+
+    @cached_property
+    def values(self) -> "Resolver":
+        from gradlint.facts.values import Resolver
+
+        return Resolver(self)
+
+    @cached_property
+    def models(self) -> "ModelFacts":
+        from gradlint.facts.models import ModelFacts
+
+        return ModelFacts(self)
+
+    @cached_property
+    def loops(self) -> "LoopFacts":
+        from gradlint.facts.loops import LoopFacts
+
+        return LoopFacts(self)
+
+    @cached_property
+    def frameworks(self) -> "FrameworkFacts":
+        from gradlint.facts.frameworks import FrameworkFacts
+
+        return FrameworkFacts(self)
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    @cached_property
+    def _functions_by_name(self) -> dict[str, Scope]:
+        # Module-level functions only: nested ones are reached through their enclosing scope.
+        return {
+            f.name: f for f in self.index.functions if f.parent is self.index.scope and f.cls is None
+        }
+
+    def function(self, name: str) -> Scope | None:
+        return self._functions_by_name.get(name)
+
+    def method(self, info: ClassInfo, name: str, _seen: frozenset = frozenset()) -> Scope | None:
+        """A method of a class of this file, looked up through its local base classes."""
+        if name in info.methods:
+            return info.methods[name]
+        for base in info.node.bases:
+            qual = qualified_name(base.value, info.outer) or ""
+            if qual.startswith(LOCAL + "."):
+                parent = self.index.classes.get(qual[len(LOCAL) + 1 :])
+                if parent is not None and parent.name not in _seen:
+                    found = self.method(parent, name, _seen | {info.name})
+                    if found is not None:
+                        return found
+        return None
+
+    def qualname(self, node: cst.BaseExpression, scope: Scope, before: int | None = None) -> str | None:
+        return qualified_name(node, scope, before)
+
+    @cached_property
+    def _callers(self) -> dict[int, list[Site]]:
+        callers: dict[int, list[Site]] = {}
+        for site in self.index.all_sites:
+            if type(site.node) is not cst.Call:
+                continue
+            target = self.loops.callee(site)
+            if target is not None:
+                callers.setdefault(id(target), []).append(site)
+        return callers
+
+    def call_args_for(self, scope: Scope, param: str) -> Iterator[tuple[Site, cst.BaseExpression | None]]:
+        """For each call of `scope` in this module: the argument it passes for `param` (None if none)."""
+        names = [p.name.value for p in scope.params]
+        if param not in names:
+            return
+        position = names.index(param)
+        if scope.cls is not None and names and names[0] in ("self", "cls"):
+            position -= 1
+        for site in self._callers.get(id(scope), []):
+            call = site.node
+            found = None
+            starred = False
+            for arg in call.args:
+                if arg.star:
+                    starred = True
+                if arg.keyword is not None and arg.keyword.value == param:
+                    found = arg.value
+            if found is None and not starred:
+                positional = [a for a in call.args if a.keyword is None]
+                if 0 <= position < len(positional):
+                    found = positional[position].value
+            if found is None and starred:
+                continue  # **kwargs may carry it: unknown, so this caller says nothing
+            yield site, found
+
+    def is_dataclass(self, info: ClassInfo) -> bool:
+        for decorator in info.node.decorators:
+            target = decorator.decorator
+            if type(target) is cst.Call:
+                target = target.func
+            qual = qualified_name(target, info.outer) or ""
+            if qual.split(".")[-1] in ("dataclass", "define", "frozen", "attrs"):
+                return True
+        for base in info.node.bases:
+            qual = qualified_name(base.value, info.outer) or ""
+            if qual.endswith("NamedTuple") or qual.endswith("BaseModel"):
+                return True
+        return False
+
+    def dataclass_fields(self, info: ClassInfo) -> dict[str, cst.BaseExpression | None]:
+        fields: dict[str, cst.BaseExpression | None] = {}
+        body = info.node.body.body if isinstance(info.node.body, cst.IndentedBlock) else ()
+        for stmt in body:
+            if type(stmt) is cst.SimpleStatementLine:
+                for small in stmt.body:
+                    if type(small) is cst.AnnAssign and type(small.target) is cst.Name:
+                        fields[small.target.value] = small.value
+        return fields
+
+    @cached_property
+    def _call_scopes(self) -> dict[int, Scope]:
+        return {id(s.node): s.scope for s in self.index.all_sites}
+
+    def scope_of_call(self, call: cst.Call) -> Scope:
+        return self._call_scopes.get(id(call), self.index.scope)
+
+    def site_of(self, node: cst.CSTNode) -> Site | None:
+        return self._sites_by_node.get(id(node))
+
+    @cached_property
+    def _sites_by_node(self) -> dict[int, Site]:
+        return {id(s.node): s for s in self.index.all_sites}
+
+    def imported_class(self, qual: str) -> tuple["FileFacts", ClassInfo] | None:
+        """A class imported from another file of the linted folder, with that file's facts."""
+        if self.project is None or qual.startswith(LOCAL):
+            return None
+        return self.project.find_class(qual, self.path)
+
+    def binding_of(self, name: str, scope: Scope, before: int | None = None):
+        return lookup(name, scope, before)
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        """(line, column, end_line, end_column), 1-based columns, computed only when reporting."""
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            # unsafe_skip_copy keeps node identity, so the nodes the facts hold can be looked up.
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        r = self._positions.get(node)
+        if r is None:
+            return (1, 1, 1, 1)
+        return (r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.span(node)[0]
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)

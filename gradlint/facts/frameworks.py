@@ -1,0 +1,196 @@
+"""Training driven by a framework: Keras compile/fit, Lightning Trainer, Hugging Face Trainer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from gradlint.facts.index import Scope, Site, dotted
+from gradlint.facts.models import Model
+from gradlint.facts.names import lookup, qualified_name
+from gradlint.facts.values import Value, _arg, _keyword
+
+if TYPE_CHECKING:
+    from gradlint.facts import FileFacts
+
+FIT_METHODS = frozenset({"fit", "train_on_batch", "fit_generator"})
+LIGHTNING_TRAINERS = frozenset({"lightning.pytorch.Trainer", "lightning.Trainer"})
+HF_ARGUMENTS_SUFFIX = ("TrainingArguments", "SFTConfig", "DPOConfig", "RewardConfig", "GRPOConfig", "PPOConfig")
+HF_TRAINERS_SUFFIX = ("Trainer",)
+KERAS_CLIP_KEYS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+@dataclass(eq=False)
+class Clipping:
+    """What a framework setting says about clipping: `clips` True/False/None (unknown)."""
+
+    clips: bool | None
+    setting: str  # "clipnorm=1.0", "gradient_clip_val=None (default)", "optimizer='adam'"
+    value: Value | None = None
+
+
+@dataclass(eq=False)
+class KerasCompile:
+    site: Site
+    model: Model | None
+    optimizer: cst.BaseExpression | None
+    optimizer_call: cst.Call | None
+    clipping: Clipping
+
+
+@dataclass(eq=False)
+class LightningFit:
+    trainer_call: cst.Call
+    trainer_site: Site
+    model: Model | None
+    clipping: Clipping
+
+
+@dataclass(eq=False)
+class HFTraining:
+    trainer_call: cst.Call
+    trainer_site: Site
+    model: Model | None
+    arguments_call: cst.Call | None
+    clipping: Clipping
+
+
+def _positive(v: Value | None) -> bool | None:
+    if v is None:
+        return None
+    if v.value is None:
+        return False
+    if isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
+        return v.value > 0
+    return None
+
+
+class FrameworkFacts:
+    def __init__(self, facts: "FileFacts") -> None:
+        self.facts = facts
+
+    def _sites(self, methods: frozenset | set) -> list[Site]:
+        return [
+            s
+            for s in self.facts.index.all_sites
+            if type(s.node) is cst.Call
+            and type(s.node.func) is cst.Attribute
+            and s.node.func.attr.value in methods
+        ]
+
+    # -- Keras -------------------------------------------------------------------------------
+
+    def keras_compiles(self) -> list[KerasCompile]:
+        if not any(s for s in self._sites(FIT_METHODS)):
+            return []
+        fitted = self._fitted_receivers()
+        result = []
+        for site in self._sites({"compile"}):
+            call = site.node
+            receiver = call.func.value
+            text = dotted(receiver)
+            in_builder = site.scope.is_function and any(
+                self._returns_name(site.scope, text) for _ in (0,)
+            )
+            if text not in fitted and not in_builder:
+                continue
+            model = self.facts.models.model_of(receiver, site.scope, site.seq)
+            if model is not None and not any(l.qualname.startswith("keras.") for l in model.layers):
+                continue  # a compile() that is not Keras's (torch.compile is a function, not this)
+            optimizer = _arg(call, 0, "optimizer")
+            result.append(KerasCompile(site, model, optimizer, *self._keras_clipping(optimizer, site)))
+        return result
+
+    def _fitted_receivers(self) -> set[str | None]:
+        return {dotted(s.node.func.value) for s in self._sites(FIT_METHODS)}
+
+    @staticmethod
+    def _returns_name(scope: Scope, name: str | None) -> bool:
+        return name is not None and any(dotted(r) == name for r in scope.returns)
+
+    def _keras_clipping(self, optimizer, site: Site) -> tuple[cst.Call | None, Clipping]:
+        if optimizer is None:
+            return None, Clipping(False, "no optimizer given (Keras's default 'rmsprop' string)")
+        made = optimizer
+        if type(optimizer) is not cst.Call:
+            v = self.facts.values.value(optimizer, site.scope, site.seq)
+            if v is not None and isinstance(v.value, str):
+                return None, Clipping(False, f"optimizer={v.value!r}", v)
+            made = self.facts.loops.constructor(optimizer, site.scope, site.seq)
+        if type(optimizer) is cst.SimpleString:
+            return None, Clipping(False, f"optimizer={optimizer.evaluated_value!r}")
+        if made is None:
+            return None, Clipping(None, "optimizer built elsewhere")
+        scope = self.facts.scope_of_call(made)
+        if any(a.star == "**" for a in made.args):
+            return made, Clipping(None, "optimizer options passed through **kwargs")
+        for key in KERAS_CLIP_KEYS:
+            node = _keyword(made, key)
+            if node is not None:
+                v = self.facts.values.value(node, scope)
+                clips = _positive(v)
+                return made, Clipping(True if clips is None else clips, f"{key}={self.facts.code(node)}", v)
+        return made, Clipping(False, "optimizer without clipnorm/clipvalue/global_clipnorm")
+
+    # -- Lightning ---------------------------------------------------------------------------
+
+    def lightning_fits(self) -> list[LightningFit]:
+        result = []
+        for site in self._sites({"fit"}):
+            call = site.node
+            made = self.facts.loops.constructor(call.func.value, site.scope, site.seq)
+            if made is None:
+                continue
+            scope = self.facts.scope_of_call(made)
+            qual = qualified_name(made.func, scope) or ""
+            if qual not in LIGHTNING_TRAINERS:
+                continue
+            model_expr = _arg(call, 0, "model")
+            model = self.facts.models.model_of(model_expr, site.scope, site.seq) if model_expr is not None else None
+            result.append(LightningFit(made, self.facts.site_of(made) or site, model, self._lightning_clipping(made, scope)))
+        return result
+
+    def _lightning_clipping(self, trainer: cst.Call, scope: Scope) -> Clipping:
+        node = _keyword(trainer, "gradient_clip_val")
+        if node is None:
+            if any(a.star for a in trainer.args):
+                return Clipping(None, "Trainer options passed through *args/**kwargs")
+            return Clipping(False, "Trainer without gradient_clip_val")
+        v = self.facts.values.value(node, scope)
+        clips = _positive(v)
+        return Clipping(clips, f"gradient_clip_val={self.facts.code(node)}", v)
+
+    # -- Hugging Face ------------------------------------------------------------------------
+
+    def hf_trainings(self) -> list[HFTraining]:
+        result = []
+        for site in self.facts.index.all_sites:
+            call = site.node
+            if type(call) is not cst.Call:
+                continue
+            qual = qualified_name(call.func, site.scope, site.seq) or ""
+            if not (qual.startswith("transformers.") or qual.startswith("trl.")) or not qual.endswith(HF_TRAINERS_SUFFIX):
+                continue
+            model_expr = _keyword(call, "model")
+            model = self.facts.models.model_of(model_expr, site.scope, site.seq) if model_expr is not None else None
+            args_expr = _keyword(call, "args")
+            arguments = None
+            if args_expr is not None:
+                arguments = self.facts.loops.constructor(args_expr, site.scope, site.seq)
+            clipping = self._hf_clipping(arguments)
+            result.append(HFTraining(call, site, model, arguments, clipping))
+        return result
+
+    def _hf_clipping(self, arguments: cst.Call | None) -> Clipping:
+        if arguments is None:
+            return Clipping(True, "TrainingArguments default max_grad_norm=1.0")
+        qual = qualified_name(arguments.func, self.facts.scope_of_call(arguments)) or ""
+        if not qual.endswith(HF_ARGUMENTS_SUFFIX):
+            return Clipping(None, "training arguments built elsewhere")
+        node = _keyword(arguments, "max_grad_norm")
+        if node is None:
+            return Clipping(True, "TrainingArguments default max_grad_norm=1.0")
+        v = self.facts.values.value(node, self.facts.scope_of_call(arguments))
+        clips = _positive(v)
+        return Clipping(True if clips is None else clips, f"max_grad_norm={self.facts.code(node)}", v)

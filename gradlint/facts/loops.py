@@ -1,0 +1,463 @@
+"""Training paths: the ordered events (zero_grad, backward, unscale, clip, step) of a training loop.
+
+Calls into functions and methods of the same module are followed, so clipping inside a helper
+counts where the helper is called.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from gradlint.facts.index import Cond, Scope, Site, dotted
+from gradlint.facts.names import LOCAL, lookup, qualified_name
+
+if TYPE_CHECKING:
+    from gradlint.facts import FileFacts
+
+BACKWARD = "backward"
+STEP = "step"
+MANUAL_STEP = "manual-step"
+ZERO_GRAD = "zero_grad"
+CLIP = "clip"
+UNSCALE = "unscale"
+SCALE = "scale"
+SCHEDULER = "scheduler"
+
+CLIP_FUNCTIONS = frozenset(
+    {
+        "torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_",
+        "torch.nn.utils.clip_grad_norm", "torch.nn.utils.clip_grads_with_norm_",
+        "tf.clip_by_global_norm", "tf.clip_by_norm", "tf.clip_by_value",
+        "tf.math.clip_by_global_norm", "tf.math.clip_by_norm", "tf.math.clip_by_value",
+    }
+)
+# Method names that clip on the object they are called on (accelerate, Fabric, FSDP, Lightning).
+CLIP_METHODS = frozenset(
+    {"clip_grad_norm_", "clip_grad_value_", "clip_gradients", "clip_grad_norm", "clip_grads_with_norm_"}
+)
+OPTIMIZER_PREFIXES = ("torch.optim.", "transformers.", "bitsandbytes.", "apex.", "timm.optim", "torch_optimizer.", "keras.optimizers.")
+SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transformers.optimization.get_")
+SCALERS = ("torch.amp.GradScaler", "torch.GradScaler", "torch.cuda.amp.GradScaler")
+
+
+@dataclass(eq=False)
+class Event:
+    kind: str
+    site: Site
+    loops: tuple[cst.CSTNode, ...]
+    conds: tuple[tuple[Cond, Scope], ...]
+    via: tuple[Site, ...] = ()
+
+    @property
+    def node(self) -> cst.CSTNode:
+        return self.site.node
+
+    @property
+    def call(self) -> cst.Call | None:
+        return self.site.node if type(self.site.node) is cst.Call else None
+
+
+@dataclass(eq=False)
+class TrainingPath:
+    root: Scope
+    events: list[Event] = field(default_factory=list)
+
+    def of(self, *kinds: str) -> list[Event]:
+        return [e for e in self.events if e.kind in kinds]
+
+    @property
+    def updates(self) -> list[Event]:
+        return self.of(STEP, MANUAL_STEP)
+
+    @property
+    def is_training(self) -> bool:
+        return bool(self.of(BACKWARD)) and bool(self.updates)
+
+    def iteration(self, event: Event) -> list[Event]:
+        """The events of one iteration of the innermost loop around `event` (the whole path if none)."""
+        if not event.loops:
+            return self.events
+        loop = event.loops[-1]
+        return [e for e in self.events if loop in e.loops]
+
+
+def _mentions_grad(node: cst.CSTNode) -> bool:
+    """Whether an expression reads some `.grad` (a manual update reads the gradient)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        t = type(current)
+        if t is cst.Attribute:
+            if current.attr.value == "grad":
+                return True
+            stack.append(current.value)
+        elif t is cst.BinaryOperation:
+            stack.extend((current.left, current.right))
+        elif t is cst.UnaryOperation:
+            stack.append(current.expression)
+        elif t is cst.Call:
+            stack.append(current.func)
+            stack.extend(a.value for a in current.args)
+        elif t is cst.Subscript:
+            stack.append(current.value)
+        elif t is cst.Name:
+            continue
+    return False
+
+
+def _is_grad_target(node: cst.CSTNode) -> bool:
+    """`p.grad`, `p.grad.data`, `self.w.grad`."""
+    while type(node) is cst.Attribute:
+        if node.attr.value == "grad":
+            return True
+        if node.attr.value != "data":
+            return False
+        node = node.value
+    return False
+
+
+class LoopFacts:
+    def __init__(self, facts: "FileFacts") -> None:
+        self.facts = facts
+        self._events: dict[int, list[Event]] = {}
+        self._paths: list[TrainingPath] | None = None
+
+    # -- object kinds ------------------------------------------------------------------------
+
+    def object_kind(self, expr: cst.BaseExpression, scope: Scope, before: int | None) -> str | None:
+        """'optimizer', 'scheduler', 'scaler' or None, from how the object was made or named."""
+        made = self.constructor(expr, scope, before)
+        if made is not None:
+            qual = qualified_name(made.func, scope) or ""
+            if qual in SCALERS or qual.endswith("GradScaler"):
+                return "scaler"
+            if qual.startswith(SCHEDULER_PREFIXES) or "lr_scheduler" in qual or "Scheduler" in qual or "LR" in qual.rsplit(".", 1)[-1]:
+                return "scheduler"
+            if qual.startswith(OPTIMIZER_PREFIXES) or qual.endswith("Optimizer") or qual.split(".")[-1] in _OPTIMIZER_NAMES:
+                return "optimizer"
+        if type(expr) is cst.Call and type(expr.func) is cst.Attribute and expr.func.attr.value in ("optimizers", "optimizer"):
+            return "optimizer"  # Lightning manual optimization: self.optimizers()
+        name = (dotted(expr) or "").rsplit(".", 1)[-1].lower()
+        if not name:
+            return None
+        if "sched" in name:
+            return "scheduler"
+        if "scaler" in name:
+            return "scaler"
+        if "optim" in name or name in ("opt", "o") or name.startswith("opt_") or name.endswith("_opt"):
+            return "optimizer"
+        return None
+
+    def constructor(
+        self, expr: cst.BaseExpression, scope: Scope, before: int | None, depth: int = 0, follow_params: bool = True
+    ) -> cst.Call | None:
+        """The call that made the object a name holds (`opt = torch.optim.SGD(...)` -> that call).
+
+        `follow_params=False` stops at parameters; the call graph itself is built with it, since
+        following a parameter to its callers needs the call graph.
+        """
+        if depth > 6:
+            return None
+        if type(expr) is cst.Call:
+            qual = qualified_name(expr.func, scope, before) or ""
+            if qual.startswith(LOCAL + "."):
+                function = self.facts.function(qual[len(LOCAL) + 1 :])
+                if function is not None:
+                    for returned in function.returns:
+                        made = self.constructor(returned, function, None, depth + 1, follow_params)
+                        if made is not None:
+                            return made
+            return expr
+        if type(expr) is cst.Name:
+            binding = lookup(expr.value, scope, before)
+            if binding is None:
+                return None
+            if binding.kind == "assign" and binding.value is not None:
+                return self.constructor(binding.value, binding.scope, binding.seq, depth + 1, follow_params)
+            if binding.kind == "param" and follow_params:
+                for site, arg in self.facts.call_args_for(binding.scope, binding.name):
+                    if arg is not None:
+                        made = self.constructor(arg, site.scope, site.seq, depth + 1)
+                        if made is not None:
+                            return made
+            return None
+        if type(expr) is cst.Attribute and type(expr.value) is cst.Name and expr.value.value == "self":
+            cls = scope.cls
+            if cls is None:
+                return None
+            for binding in cls.self_attrs.get(expr.attr.value, []):
+                if binding.value is not None:
+                    made = self.constructor(binding.value, binding.scope, binding.seq, depth + 1, follow_params)
+                    if made is not None:
+                        return made
+        return None
+
+    # -- classification ----------------------------------------------------------------------
+
+    def classify(self, site: Site) -> str | None:
+        node = site.node
+        t = type(node)
+        if t is cst.Call:
+            return self._classify_call(node, site)
+        if t is cst.Assign:
+            targets = [tg.target for tg in node.targets]
+            if any(_is_grad_target(tg) for tg in targets):
+                if type(node.value) is cst.Name and node.value.value == "None":
+                    return ZERO_GRAD
+                return None
+            if _mentions_grad(node.value) and site.ctx.no_grad or any(
+                type(tg) is cst.Attribute and tg.attr.value == "data" for tg in targets
+            ) and _mentions_grad(node.value):
+                return MANUAL_STEP
+            return None
+        if t is cst.AugAssign:
+            if _is_grad_target(node.target):
+                return None
+            if _mentions_grad(node.value) and type(node.operator) in (cst.SubtractAssign, cst.AddAssign):
+                return MANUAL_STEP
+        return None
+
+    def _classify_call(self, call: cst.Call, site: Site) -> str | None:
+        func = call.func
+        if type(func) is cst.Attribute:
+            method = func.attr.value
+            receiver = func.value
+            if method == "backward":
+                return BACKWARD
+            if method == "zero_grad":
+                return ZERO_GRAD
+            if method in CLIP_METHODS:
+                return CLIP
+            if method == "step":
+                kind = self.object_kind(receiver, site.scope, site.seq)
+                if kind in ("optimizer", "scaler"):
+                    return STEP
+                if kind == "scheduler":
+                    return SCHEDULER
+                return None
+            if method == "unscale_":
+                return UNSCALE
+            if method == "scale" and self.object_kind(receiver, site.scope, site.seq) == "scaler":
+                return SCALE
+            if method in ("clamp_", "clamp", "clip_", "clip", "clamp_max_", "clamp_min_") and _is_grad_target(receiver):
+                return CLIP
+            if method in ("zero_", "fill_") and _is_grad_target(receiver):
+                return ZERO_GRAD
+            if method in ("sub_", "add_", "copy_", "addcdiv_", "addcmul_") and not _is_grad_target(receiver):
+                if any(_mentions_grad(a.value) for a in call.args):
+                    return MANUAL_STEP
+            if method == "apply_gradients":
+                return STEP
+            if method == "gradient" and self._is_tape(receiver, site):
+                return BACKWARD
+        qual = qualified_name(func, site.scope, site.seq) or ""
+        if qual in CLIP_FUNCTIONS:
+            return CLIP
+        if qual == "torch.autograd.backward":
+            return BACKWARD
+        return None
+
+    def _is_tape(self, receiver: cst.BaseExpression, site: Site) -> bool:
+        if type(receiver) is not cst.Name:
+            return False
+        binding = lookup(receiver.value, site.scope, site.seq)
+        if binding is None or binding.value is None:
+            return False
+        qual = qualified_name(getattr(binding.value, "func", binding.value), binding.scope) or ""
+        return qual.endswith("GradientTape")
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def callee(self, site: Site) -> Scope | None:
+        """The function of this module a call runs, when it can be told."""
+        call = site.node
+        func = call.func
+        if type(func) is cst.Name:
+            qual = qualified_name(func, site.scope, site.seq) or ""
+            if qual.startswith(LOCAL + "."):
+                return self.facts.function(qual[len(LOCAL) + 1 :])
+            binding = lookup(func.value, site.scope, site.seq)
+            if binding is not None and binding.kind == "def":
+                for scope in self.facts.index.functions:
+                    if scope.node is binding.node:
+                        return scope
+            return None
+        if type(func) is cst.Attribute:
+            owner = func.value
+            cls = None
+            if type(owner) is cst.Name and owner.value == "self":
+                cls = site.scope.cls
+            else:
+                made = self.constructor(owner, site.scope, site.seq, follow_params=False)
+                if made is not None:
+                    qual = qualified_name(made.func, site.scope) or ""
+                    if qual.startswith(LOCAL + "."):
+                        cls = self.facts.index.classes.get(qual[len(LOCAL) + 1 :])
+            if cls is not None:
+                return self.facts.method(cls, func.attr.value)
+        return None
+
+    def events(self, scope: Scope, _stack: tuple = ()) -> list[Event]:
+        cached = self._events.get(id(scope))
+        if cached is not None:
+            return cached
+        result: list[Event] = []
+        for site in scope.sites:
+            kind = self.classify(site)
+            own_conds = tuple((c, site.scope) for c in site.ctx.conds)
+            if kind is not None:
+                result.append(Event(kind, site, site.ctx.loops, own_conds))
+            if type(site.node) is cst.Call and len(_stack) < 8:
+                target = self.callee(site)
+                if target is not None and target is not scope and target not in _stack:
+                    for inner in self.events(target, _stack + (scope,)):
+                        result.append(
+                            Event(
+                                inner.kind,
+                                inner.site,
+                                site.ctx.loops + inner.loops,
+                                own_conds + inner.conds,
+                                (site,) + inner.via,
+                            )
+                        )
+        if not _stack:
+            self._events[id(scope)] = result
+        return result
+
+    def paths(self) -> list[TrainingPath]:
+        """Training paths from every root: the module body and each function no local code calls."""
+        if self._paths is not None:
+            return self._paths
+        called: set[int] = set()
+        for function in self.facts.index.functions:
+            for site in function.calls:
+                target = self.callee(site)
+                if target is not None and target is not function:
+                    called.add(id(target))
+        for site in self.facts.index.scope.calls:
+            target = self.callee(site)
+            if target is not None:
+                called.add(id(target))
+        roots = [self.facts.index.scope] + [f for f in self.facts.index.functions if id(f) not in called]
+        paths = []
+        for root in roots:
+            path = TrainingPath(root, self.events(root))
+            if path.is_training:
+                paths.append(path)
+        self._paths = paths
+        return paths
+
+    def holds(self, event: Event) -> bool | None:
+        """Whether every condition around the event holds with the defaults (None: unknown)."""
+        result: bool | None = True
+        for cond, scope in event.conds:
+            truth = self.facts.values.truth(cond.test, scope)
+            if truth is None:
+                result = None
+                continue
+            if truth != cond.holds:
+                return False
+        return result
+
+
+_OPTIMIZER_NAMES = frozenset(
+    {
+        "SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "RMSprop", "NAdam", "RAdam",
+        "LBFGS", "SparseAdam", "ASGD", "Rprop", "Lion", "Adafactor", "LAMB", "Lamb", "Muon",
+        "FusedAdam", "FusedLAMB", "SGDW", "AdaBelief",
+    }
+)
+
+
+PARAMETER_METHODS = frozenset({"parameters", "named_parameters", "trainable_variables", "trainable_weights", "trainable_params"})
+
+
+def _parameter_owners(node: cst.CSTNode) -> list[cst.BaseExpression]:
+    """`model.parameters()`, `model.trainable_variables` ... inside an expression -> the models."""
+    owners = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        t = type(current)
+        if t is cst.Call:
+            func = current.func
+            if type(func) is cst.Attribute and func.attr.value in PARAMETER_METHODS:
+                owners.append(func.value)
+                continue
+            stack.append(func)
+            stack.extend(a.value for a in current.args)
+        elif t is cst.Attribute:
+            if current.attr.value in PARAMETER_METHODS:
+                owners.append(current.value)
+            else:
+                stack.append(current.value)
+        elif t in (cst.List, cst.Tuple, cst.Set):
+            stack.extend(e.value for e in current.elements)
+        elif t is cst.Dict:
+            stack.extend(e.value for e in current.elements if type(e) is cst.DictElement)
+        elif t is cst.BinaryOperation:
+            stack.extend((current.left, current.right))
+        elif t in (cst.ListComp, cst.GeneratorExp):
+            stack.append(current.elt)
+            stack.append(current.for_in.iter)
+    return owners
+
+
+def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
+    """The models a training path updates: from the optimizers' parameters, else its forward calls."""
+    facts = loops.facts
+    models = []
+    seen: set[int] = set()
+
+    def add(owner: cst.BaseExpression, scope: Scope, before: int | None) -> None:
+        model = facts.models.model_of(owner, scope, before)
+        if model is not None and id(model.node) not in seen:
+            seen.add(id(model.node))
+            models.append(model)
+
+    for event in path.updates:
+        call = event.call
+        if call is None or type(call.func) is not cst.Attribute:
+            continue
+        receiver = call.func.value
+        scope, before = event.site.scope, event.site.seq
+        if call.func.attr.value == "apply_gradients":
+            for owner in _parameter_owners(call):
+                add(owner, scope, before)
+            continue
+        optimizer = receiver
+        if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
+            optimizer = call.args[0].value
+        made = loops.constructor(optimizer, scope, before)
+        if made is None:
+            continue
+        params = made.args[0].value if made.args and made.args[0].keyword is None else None
+        for arg in made.args:
+            if arg.keyword is not None and arg.keyword.value in ("params", "model_parameters"):
+                params = arg.value
+        if params is None:
+            continue
+        made_scope = facts.scope_of_call(made)
+        if type(params) is cst.Name:
+            binding = lookup(params.value, made_scope, None)
+            if binding is not None and binding.value is not None:
+                made_scope, params = binding.scope, binding.value
+        for owner in _parameter_owners(params):
+            add(owner, made_scope, None)
+    if models:
+        return models
+    # No optimizer we can read: the models the path calls forward.
+    scopes = {id(path.root): path.root}
+    for event in path.events:
+        scopes[id(event.site.scope)] = event.site.scope
+    for scope in scopes.values():
+        for site in scope.calls:
+            func = site.node.func
+            if type(func) is cst.Name or (
+                type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self"
+            ):
+                if loops.callee(site) is None:
+                    add(func, scope, site.seq)
+    return models

@@ -1,0 +1,292 @@
+"""Models: the layers a network builds, found through classes, containers and builder functions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+import libcst as cst
+
+from gradlint.facts.index import ClassInfo, Scope, Site
+from gradlint.facts.names import LOCAL, qualified_name
+
+if TYPE_CHECKING:
+    from gradlint.facts import FileFacts
+
+TORCH_RECURRENT = frozenset(
+    f"torch.nn.{n}" for n in ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
+)
+KERAS_RECURRENT = frozenset(
+    f"keras.layers.{n}"
+    for n in (
+        "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "CuDNNLSTM",
+        "CuDNNGRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
+    )
+)
+RECURRENT = TORCH_RECURRENT | KERAS_RECURRENT
+PLAIN_RNN = frozenset(
+    {"torch.nn.RNN", "torch.nn.RNNCell", "keras.layers.SimpleRNN", "keras.layers.SimpleRNNCell"}
+)
+LINEAR = frozenset({"torch.nn.Linear", "torch.nn.LazyLinear", "keras.layers.Dense"})
+NORMALIZATION = frozenset(
+    [f"torch.nn.{n}" for n in (
+        "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d",
+        "LazyBatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "RMSNorm",
+        "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm",
+    )]
+    + [f"keras.layers.{n}" for n in (
+        "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+    )]
+)
+EMBEDDING = frozenset({"torch.nn.Embedding", "torch.nn.EmbeddingBag", "keras.layers.Embedding"})
+MODULE_BASES = frozenset(
+    {
+        "torch.nn.Module", "lightning.pytorch.LightningModule", "lightning.LightningModule",
+        "keras.Model", "keras.models.Model", "keras.layers.Layer", "keras.Sequential",
+        "keras.models.Sequential", "transformers.PreTrainedModel",
+    }
+)
+LIGHTNING_BASES = frozenset({"lightning.pytorch.LightningModule", "lightning.LightningModule"})
+KERAS_SEQUENTIAL = frozenset({"keras.Sequential", "keras.models.Sequential"})
+KERAS_MODEL = frozenset({"keras.Model", "keras.models.Model"})
+
+
+def _is_layer_name(qual: str) -> bool:
+    return qual.startswith("torch.nn.") or qual.startswith("keras.layers.")
+
+
+@dataclass(eq=False)
+class Layer:
+    qualname: str  # canonical: torch.nn.LSTM, keras.layers.Dense
+    call: cst.Call
+    scope: Scope
+    site: Site | None
+    # The facts of the file that builds the layer (another file of the folder, at times).
+    facts: "FileFacts"
+
+    @property
+    def short(self) -> str:
+        return self.qualname.rsplit(".", 1)[-1]
+
+    @property
+    def recurrent(self) -> bool:
+        return self.qualname in RECURRENT
+
+
+@dataclass(eq=False)
+class Model:
+    """A trained network as far as the file shows it: a class, or layers built in one expression/scope."""
+
+    label: str  # "class Seq2Seq", "nn.Sequential at line 12" ...
+    layers: list[Layer] = field(default_factory=list)
+    info: ClassInfo | None = None
+    node: cst.CSTNode | None = None
+
+    @property
+    def recurrent_layers(self) -> list[Layer]:
+        return [layer for layer in self.layers if layer.recurrent]
+
+
+def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
+    """Every call inside an expression (a small subtree: a constructor's arguments)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is cst.Call:
+            yield current
+            stack.append(current.func)
+            stack.extend(arg.value for arg in current.args)
+        elif type(current) is cst.Attribute:
+            stack.append(current.value)
+        elif isinstance(current, (cst.List, cst.Tuple, cst.Set)):
+            stack.extend(e.value for e in current.elements)
+        elif isinstance(current, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+            stack.append(current.elt)
+        elif type(current) is cst.Dict:
+            stack.extend(e.value for e in current.elements)
+        elif type(current) is cst.StarredElement:
+            stack.append(current.value)
+
+
+class ModelFacts:
+    """Answers: which layers does this class / expression / builder build?"""
+
+    def __init__(self, facts: "FileFacts") -> None:
+        self.facts = facts
+        self._class_layers: dict[str, list[Layer]] = {}
+
+    def is_module_class(self, info: ClassInfo, seen: frozenset = frozenset()) -> bool:
+        for base in info.node.bases:
+            qual = qualified_name(base.value, info.outer) or ""
+            if qual in MODULE_BASES or qual.endswith("LightningModule"):
+                return True
+            if qual.startswith(LOCAL + "."):
+                parent = self.facts.index.classes.get(qual[len(LOCAL) + 1 :])
+                if parent is not None and parent.name not in seen and self.is_module_class(parent, seen | {info.name}):
+                    return True
+            elif qual:
+                other = self.facts.imported_class(qual)
+                if other is not None:
+                    return True
+        return False
+
+    def is_lightning_class(self, info: ClassInfo) -> bool:
+        for base in info.node.bases:
+            qual = qualified_name(base.value, info.outer) or ""
+            if qual in LIGHTNING_BASES or qual.endswith("LightningModule"):
+                return True
+            if qual.startswith(LOCAL + "."):
+                parent = self.facts.index.classes.get(qual[len(LOCAL) + 1 :])
+                if parent is not None and parent is not info and self.is_lightning_class(parent):
+                    return True
+        return "training_step" in info.methods and self.is_module_class(info)
+
+    def class_layers(self, info: ClassInfo, _seen: frozenset = frozenset()) -> list[Layer]:
+        """Layers built in the class's methods, its base classes, and the submodule classes it builds."""
+        if info.name in self._class_layers:
+            return self._class_layers[info.name]
+        if info.name in _seen:
+            return []
+        seen = _seen | {info.name}
+        layers: list[Layer] = []
+        scopes = list(info.methods.values())
+        for scope in scopes:
+            for site in scope.calls:
+                layers.extend(self._layers_of_call(site.node, scope, site, seen))
+        for base in info.node.bases:
+            layers.extend(self._class_ref_layers(qualified_name(base.value, info.outer), seen))
+        self._class_layers[info.name] = layers
+        return layers
+
+    def _layers_of_call(self, call: cst.Call, scope: Scope, site: Site | None, seen) -> list[Layer]:
+        qual = qualified_name(call.func, scope, site.seq if site else None)
+        if qual is None:
+            # A builder method of the same class: self.make_encoder(...) is followed into.
+            return []
+        if _is_layer_name(qual):
+            return [Layer(qual, call, scope, site, self.facts)]
+        return self._class_ref_layers(qual, seen)
+
+    def _class_ref_layers(self, qual: str | None, seen) -> list[Layer]:
+        if not qual:
+            return []
+        if qual.startswith(LOCAL + "."):
+            name = qual[len(LOCAL) + 1 :]
+            info = self.facts.index.classes.get(name)
+            if info is not None:
+                return self.class_layers(info, seen)
+            function = self.facts.function(name)
+            if function is not None and name not in seen:
+                return self.scope_layers(function, seen | {name})
+            return []
+        other = self.facts.imported_class(qual)
+        if other is not None:
+            facts, info = other
+            return facts.models.class_layers(info)
+        return []
+
+    def scope_layers(self, scope: Scope, seen: frozenset = frozenset()) -> list[Layer]:
+        """Layers built anywhere in a function (a model builder) or module body."""
+        layers = []
+        for site in scope.calls:
+            layers.extend(self._layers_of_call(site.node, scope, site, seen))
+        return layers
+
+    def expression_layers(self, node: cst.CSTNode, scope: Scope) -> list[Layer]:
+        layers = []
+        for call in iter_calls(node):
+            layers.extend(self._layers_of_call(call, scope, None, frozenset()))
+        return layers
+
+    def model_of(self, expr: cst.BaseExpression | None, scope: Scope, before: int | None = None, depth: int = 0) -> Model | None:
+        """The model an expression holds: `model`, `self.net`, `model.to(dev)`, `DDP(model)` ..."""
+        if expr is None or depth > 8:
+            return None
+        t = type(expr)
+        if t is cst.Call:
+            func = expr.func
+            if type(func) is cst.Attribute and func.attr.value in (
+                "to", "cuda", "cpu", "double", "float", "half", "bfloat16", "train", "to_empty",
+            ):
+                return self.model_of(func.value, scope, before, depth + 1)
+            qual = qualified_name(func, scope, before) or ""
+            if qual.startswith(LOCAL + "."):
+                name = qual[len(LOCAL) + 1 :]
+                info = self.facts.index.classes.get(name)
+                if info is not None:
+                    return Model(f"class {name}", self.class_layers(info), info, info.node)
+                function = self.facts.function(name)
+                if function is not None:
+                    # A builder function: what it returns, else everything it builds.
+                    for returned in function.returns:
+                        model = self.model_of(returned, function, None, depth + 1)
+                        if model is not None and model.layers:
+                            return model
+                    layers = self.scope_layers(function)
+                    return Model(f"{name}()", layers, None, function.node) if layers else None
+            if qual in KERAS_SEQUENTIAL or qual == "torch.nn.Sequential":
+                return Model(qual.rsplit(".", 1)[-1], self.expression_layers(expr, scope), None, expr)
+            if qual in KERAS_MODEL:
+                # Functional API: the layers are those built in the same scope.
+                return Model("keras.Model", self.scope_layers(scope), None, expr)
+            other = self.facts.imported_class(qual) if qual else None
+            if other is not None:
+                facts, info = other
+                return Model(f"class {info.name}", facts.models.class_layers(info), info, info.node)
+            # Wrappers that hold the model as first argument.
+            if (
+                qual.endswith("DataParallel")
+                or qual.endswith("DistributedDataParallel")
+                or qual in ("torch.compile", "torch.jit.script")
+                or qual.endswith("FullyShardedDataParallel")
+            ) and expr.args:
+                return self.model_of(expr.args[0].value, scope, before, depth + 1)
+            if _is_layer_name(qual):
+                return Model(qual.rsplit(".", 1)[-1], [Layer(qual, expr, scope, None, self.facts)], None, expr)
+            return None
+        if t is cst.Name:
+            from gradlint.facts.names import lookup
+
+            binding = lookup(expr.value, scope, before)
+            if binding is None:
+                return None
+            if binding.kind in ("assign", "with") and binding.value is not None:
+                model = self.model_of(binding.value, binding.scope, binding.seq, depth + 1)
+                if model is not None:
+                    model = self._with_added_layers(model, expr.value, binding.scope)
+                return model
+            if binding.kind == "param":
+                for site, arg in self.facts.call_args_for(binding.scope, binding.name):
+                    if arg is not None:
+                        model = self.model_of(arg, site.scope, site.seq, depth + 1)
+                        if model is not None:
+                            return model
+            return None
+        if t is cst.Attribute and type(expr.value) is cst.Name and expr.value.value == "self":
+            cls = scope.cls
+            if cls is None:
+                return None
+            for binding in cls.self_attrs.get(expr.attr.value, []):
+                model = self.model_of(binding.value, binding.scope, binding.seq, depth + 1)
+                if model is not None:
+                    return model
+            return None
+        if t is cst.Attribute and expr.attr.value == "module":
+            return self.model_of(expr.value, scope, before, depth + 1)
+        return None
+
+    def _with_added_layers(self, model: Model, name: str, scope: Scope) -> Model:
+        """Keras `model.add(layer)` and torch `model.add_module(name, layer)` calls on the name."""
+        added = []
+        for site in scope.calls:
+            func = site.node.func
+            if (
+                type(func) is cst.Attribute
+                and func.attr.value in ("add", "add_module", "append")
+                and type(func.value) is cst.Name
+                and func.value.value == name
+            ):
+                for arg in site.node.args:
+                    added.extend(self.expression_layers(arg.value, scope))
+        if not added:
+            return model
+        return Model(model.label, model.layers + added, model.info, model.node)

@@ -1,0 +1,86 @@
+"""What one file knows of its neighbours: model classes imported from other files of the folder."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from gradlint.facts.index import ClassInfo
+
+if TYPE_CHECKING:
+    from gradlint.facts import FileFacts
+
+# Imports from these packages are never files of the user's project.
+THIRD_PARTY = (
+    "torch", "keras", "tf", "tensorflow", "transformers", "lightning", "pytorch_lightning",
+    "accelerate", "numpy", "np", "jax", "flax", "timm", "torchvision", "datasets", "sklearn",
+)
+MAX_UP = 3  # how many folders up an absolute import may be found
+
+
+class Project:
+    """Parses neighbouring files on demand (once each) to answer questions about their classes."""
+
+    def __init__(self) -> None:
+        self._facts: dict[Path, FileFacts | None] = {}
+        # Every file whose content the answers so far depended on (for the cache).
+        self.used: dict[str, set[Path]] = {}
+
+    def facts_for(self, path: Path) -> "FileFacts | None":
+        path = path.resolve()
+        if path not in self._facts:
+            self._facts[path] = None  # guards against import cycles
+            try:
+                text = path.read_text(encoding="utf-8")
+                module = cst.parse_module(text)
+            except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+                return None
+            from gradlint.facts import FileFacts
+
+            self._facts[path] = FileFacts(str(path), module, self)
+        return self._facts[path]
+
+    def find_class(self, qual: str, from_path: str) -> "tuple[FileFacts, ClassInfo] | None":
+        if qual.split(".")[0] in THIRD_PARTY:
+            return None
+        module_name, _, class_name = qual.rpartition(".")
+        if not module_name:
+            return None
+        for candidate in self._module_files(module_name, Path(from_path)):
+            facts = self.facts_for(candidate)
+            if facts is None:
+                continue
+            self.used.setdefault(str(Path(from_path).resolve()), set()).add(candidate.resolve())
+            info = facts.index.classes.get(class_name)
+            if info is not None:
+                return facts, info
+            # `from .models import Net` where models/__init__.py re-exports Net.
+            for binding in facts.index.scope.bindings.get(class_name, []):
+                if binding.kind == "import" and binding.qualname and binding.qualname != qual:
+                    found = self.find_class(binding.qualname, str(candidate))
+                    if found is not None:
+                        return found
+        return None
+
+    def _module_files(self, module_name: str, from_path: Path) -> list[Path]:
+        here = from_path.resolve().parent
+        if module_name.startswith("."):
+            dots = len(module_name) - len(module_name.lstrip("."))
+            base = here
+            for _ in range(dots - 1):
+                base = base.parent
+            bases = [base]
+            parts = module_name.lstrip(".").split(".") if module_name.strip(".") else []
+        else:
+            bases = [here, *list(here.parents)[:MAX_UP]]
+            parts = module_name.split(".")
+        found = []
+        for base in bases:
+            target = base.joinpath(*parts) if parts else base
+            for candidate in (target.with_suffix(".py") if parts else None, target / "__init__.py"):
+                if candidate is not None and candidate.is_file() and candidate != from_path.resolve():
+                    found.append(candidate)
+            if found:
+                break
+        return found

@@ -1,0 +1,535 @@
+"""Values: what an expression evaluates to, where a reader of the file could tell.
+
+Literals, module constants, simple arithmetic, argparse/click/typer defaults, dataclass and
+class-attribute defaults, dict configs, and a function's parameter default, or the value its
+callers in the module pass instead. Anything else is unknown (None): rules stay silent then.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from gradlint.facts.index import Binding, Scope, Site, dotted
+from gradlint.facts.names import LOCAL, lookup, qualified_name
+
+if TYPE_CHECKING:
+    from gradlint.facts import FileFacts
+
+MAX_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class Value:
+    value: Any
+    # Where the value came from, for messages: "literal", "--lr default", "constant LR" ...
+    origin: str
+    node: cst.CSTNode | None = None
+
+    def with_origin(self, origin: str, node: cst.CSTNode | None) -> "Value":
+        return Value(self.value, origin, node)
+
+
+@dataclass(frozen=True)
+class ArgOption:
+    dest: str
+    flag: str
+    default: Value | None
+    node: cst.Call
+
+
+class Namespace:
+    """Marker value: the result of `parser.parse_args()` (or a config object we understand)."""
+
+
+NAMESPACE = Namespace()
+
+_BINOPS = {
+    cst.Add: operator.add,
+    cst.Subtract: operator.sub,
+    cst.Multiply: operator.mul,
+    cst.Divide: operator.truediv,
+    cst.FloorDivide: operator.floordiv,
+    cst.Modulo: operator.mod,
+    cst.Power: operator.pow,
+}
+_COMPARE = {
+    cst.GreaterThan: operator.gt,
+    cst.GreaterThanEqual: operator.ge,
+    cst.LessThan: operator.lt,
+    cst.LessThanEqual: operator.le,
+    cst.Equal: operator.eq,
+    cst.NotEqual: operator.ne,
+    cst.Is: operator.is_,
+    cst.IsNot: operator.is_not,
+}
+_INF_NAMES = frozenset({"math.inf", "numpy.inf", "np.inf", "torch.inf", "float.inf"})
+_NAMESPACE_PARAMS = frozenset(
+    {"args", "opt", "opts", "options", "flags", "FLAGS", "hparams", "hp", "cfg", "config", "conf", "params", "a"}
+)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class Resolver:
+    """Resolves expressions of one file to values."""
+
+    def __init__(self, facts: "FileFacts") -> None:
+        self.facts = facts
+        self.index = facts.index
+        self.arg_options = _collect_arg_options(self)
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def value(self, node: cst.BaseExpression | None, scope: Scope, before: int | None = None) -> Value | None:
+        if node is None:
+            return None
+        try:
+            return self._value(node, scope, before, 0)
+        except (ArithmeticError, TypeError, ValueError, OverflowError, RecursionError):
+            return None
+
+    def truth(self, test: cst.BaseExpression, scope: Scope) -> bool | None:
+        """Whether a condition holds with the defaults; None when it cannot be told."""
+        v = self.value(test, scope)
+        if v is None or v.value is NAMESPACE:
+            return None
+        try:
+            return bool(v.value)
+        except Exception:  # a value whose truth is ambiguous
+            return None
+
+    # -- the evaluator -----------------------------------------------------------------------
+
+    def _value(self, node, scope: Scope, before, depth: int) -> Value | None:
+        if depth > MAX_DEPTH:
+            return None
+        t = type(node)
+        if t is cst.Integer or t is cst.Float:
+            return Value(node.evaluated_value, "literal", node)
+        if t is cst.SimpleString or t is cst.ConcatenatedString:
+            value = node.evaluated_value
+            return None if value is None else Value(value, "literal", node)
+        if t is cst.UnaryOperation:
+            inner = self._value(node.expression, scope, before, depth + 1)
+            if inner is None:
+                return None
+            op = type(node.operator)
+            if op is cst.Minus and _number(inner.value):
+                return Value(-inner.value, inner.origin, inner.node)
+            if op is cst.Plus and _number(inner.value):
+                return inner
+            if op is cst.Not and inner.value is not NAMESPACE:
+                return Value(not inner.value, inner.origin, inner.node)
+            return None
+        if t is cst.BinaryOperation:
+            fn = _BINOPS.get(type(node.operator))
+            left = self._value(node.left, scope, before, depth + 1)
+            right = self._value(node.right, scope, before, depth + 1)
+            if fn is None or left is None or right is None:
+                return None
+            if not (_number(left.value) and _number(right.value)):
+                return None
+            if fn is operator.pow and abs(right.value) > 64:
+                return None
+            origin = left if left.origin != "literal" else right
+            return Value(fn(left.value, right.value), origin.origin, origin.node)
+        if t is cst.Comparison:
+            return self._compare(node, scope, before, depth)
+        if t is cst.BooleanOperation:
+            left = self._value(node.left, scope, before, depth + 1)
+            right = self._value(node.right, scope, before, depth + 1)
+            if left is None or right is None:
+                # `x and y` where one side is known False/True decides on its own.
+                known = left or right
+                if known is not None and type(node.operator) is cst.And and not known.value:
+                    return known
+                if known is not None and type(node.operator) is cst.Or and known.value and known.value is not NAMESPACE:
+                    return known
+                return None
+            if type(node.operator) is cst.And:
+                return right if left.value else left
+            return left if left.value else right
+        if t is cst.Name:
+            return self._name(node, scope, before, depth)
+        if t is cst.Attribute:
+            return self._attribute(node, scope, before, depth)
+        if t is cst.Subscript:
+            return self._subscript(node, scope, before, depth)
+        if t is cst.Call:
+            return self._call(node, scope, before, depth)
+        if t is cst.IfExp:
+            test = self._value(node.test, scope, before, depth + 1)
+            if test is None:
+                return None
+            return self._value(node.body if test.value else node.orelse, scope, before, depth + 1)
+        if t is cst.Tuple or t is cst.List:
+            items = [self._value(e.value, scope, before, depth + 1) for e in node.elements]
+            if any(i is None for i in items):
+                return None
+            return Value(tuple(i.value for i in items), "literal", node)
+        return None
+
+    def _compare(self, node: cst.Comparison, scope, before, depth) -> Value | None:
+        left = self._value(node.left, scope, before, depth + 1)
+        if left is None or left.value is NAMESPACE:
+            return None
+        origin = left
+        for target in node.comparisons:
+            fn = _COMPARE.get(type(target.operator))
+            right = self._value(target.comparator, scope, before, depth + 1)
+            if fn is None or right is None or right.value is NAMESPACE:
+                return None
+            try:
+                if not fn(left.value, right.value):
+                    return Value(False, origin.origin, origin.node)
+            except TypeError:
+                return None
+            left = right
+        return Value(True, origin.origin, origin.node)
+
+    def _name(self, node: cst.Name, scope, before, depth) -> Value | None:
+        name = node.value
+        if name in ("True", "False", "None"):
+            return Value({"True": True, "False": False, "None": None}[name], "literal", node)
+        binding = lookup(name, scope, before)
+        if binding is None:
+            # A linted script is judged as it runs: as the main module.
+            return Value("__main__", "literal", node) if name == "__name__" else None
+        return self.binding_value(binding, depth)
+
+    def binding_value(self, binding: Binding, depth: int = 0) -> Value | None:
+        kind = binding.kind
+        if kind == "assign":
+            # A name assigned more than once in its scope (outside the point of use) is a
+            # variable, not a constant; only trust the single-assignment case at module level.
+            same = binding.scope.bindings.get(binding.name, [])
+            if binding.scope.parent is None and sum(1 for b in same if b.kind != "import") > 1:
+                values = {self._plain(b, depth) for b in same if b.kind == "assign"}
+                if len(values) != 1:
+                    return None
+            v = self._value(binding.value, binding.scope, binding.seq, depth + 1)
+            if v is None:
+                return None
+            if v.origin == "literal" and binding.scope.parent is None:
+                return Value(v.value, f"constant {binding.name}", binding.node)
+            return v
+        if kind == "unpack":
+            if binding.value is not None and type(binding.value) is cst.Call and binding.index == 0:
+                func = binding.value.func
+                if type(func) is cst.Attribute and func.attr.value == "parse_known_args":
+                    return Value(NAMESPACE, "argparse", binding.value)
+            return None
+        if kind == "param":
+            return self._param(binding, depth)
+        return None
+
+    def _plain(self, binding: Binding, depth: int):
+        v = self._value(binding.value, binding.scope, binding.seq, depth + 1)
+        return None if v is None else repr(v.value)
+
+    def _param(self, binding: Binding, depth: int) -> Value | None:
+        """A parameter's value: what its callers pass when they agree, else its default."""
+        scope = binding.scope
+        param: cst.Param = binding.node
+        name = binding.name
+        passed = []
+        for site, arg in self.facts.call_args_for(scope, name):
+            if arg is None:
+                continue
+            v = self._value(arg, site.scope, site.seq, depth + 1)
+            if v is None:
+                return None  # a caller passes something we cannot read
+            passed.append(v)
+        if passed:
+            if len({repr(v.value) for v in passed if v.value is not NAMESPACE}) > 1:
+                return None
+            return passed[0]
+        option = self._decorator_option(scope, name)
+        if option is not None:
+            return option
+        if param.default is not None:
+            default = param.default
+            # typer.Option(0.1, ...) / typer.Argument(...) carry the default as first argument.
+            if type(default) is cst.Call:
+                qual = qualified_name(default.func, scope.parent or scope) or ""
+                if qual in ("typer.Option", "typer.Argument"):
+                    first = _arg(default, 0, "default")
+                    v = self._value(first, scope.parent or scope, None, depth + 1) if first is not None else None
+                    return None if v is None else Value(v.value, f"default of --{name.replace('_', '-')}", default)
+            v = self._value(default, scope.parent or scope, None, depth + 1)
+            if v is None:
+                return None
+            return Value(v.value, f"default of parameter {name}", param)
+        if name in _NAMESPACE_PARAMS and self.arg_options:
+            return Value(NAMESPACE, "argparse", param)
+        return None
+
+    def _decorator_option(self, scope: Scope, name: str) -> Value | None:
+        """click: `@click.option("--lr", default=0.1)` above the function gives `lr`'s value."""
+        node = scope.node
+        if not isinstance(node, cst.FunctionDef):
+            return None
+        for decorator in node.decorators:
+            call = decorator.decorator
+            if type(call) is not cst.Call:
+                continue
+            qual = qualified_name(call.func, scope.parent or scope) or ""
+            if qual not in ("click.option", "click.argument"):
+                continue
+            flags = [a.value.evaluated_value for a in call.args if a.keyword is None and type(a.value) is cst.SimpleString]
+            if _dest(flags) != name:
+                continue
+            default = _keyword(call, "default")
+            if default is None:
+                return None
+            v = self._value(default, scope.parent or scope, None, 1)
+            return None if v is None else Value(v.value, f"default of {flags[0]}", call)
+        return None
+
+    def _attribute(self, node: cst.Attribute, scope, before, depth) -> Value | None:
+        name = dotted(node)
+        if name is not None:
+            qual = qualified_name(node, scope, before)
+            if qual in _INF_NAMES or (name in _INF_NAMES and qual is not None):
+                return Value(math.inf, "literal", node)
+            if qual in ("math.pi", "math.e"):
+                return Value(getattr(math, qual.split(".")[1]), "literal", node)
+        attr = node.attr.value
+        base = node.value
+        if type(base) is cst.Name and base.value == "self":
+            return self._self_attr(scope, attr, depth)
+        owner = self._value(base, scope, before, depth + 1)
+        if owner is None:
+            # `Config.lr` on a class of this file.
+            qual = qualified_name(base, scope, before)
+            if qual and qual.startswith(LOCAL + "."):
+                info = self.index.classes.get(qual[len(LOCAL) + 1 :])
+                if info is not None:
+                    return self._class_attr(info, attr, None, depth)
+            return None
+        if owner.value is NAMESPACE:
+            option = self.arg_options.get(attr)
+            if option is None:
+                return None
+            return option.default
+        if isinstance(owner.value, ClassInstance):
+            return self._class_attr(owner.value.info, attr, owner.value.call, depth)
+        if isinstance(owner.value, dict) and attr in owner.value:
+            return Value(owner.value[attr], owner.origin, owner.node)
+        return None
+
+    def _self_attr(self, scope: Scope, attr: str, depth: int) -> Value | None:
+        cls = scope.cls
+        if cls is None:
+            return None
+        bindings = cls.self_attrs.get(attr, [])
+        if len(bindings) != 1:
+            return None
+        b = bindings[0]
+        return self._value(b.value, b.scope, b.seq, depth + 1)
+
+    def _class_attr(self, info, attr: str, call: cst.Call | None, depth: int) -> Value | None:
+        if call is not None and self.facts.is_dataclass(info):
+            fields = self.facts.dataclass_fields(info)
+            if attr in fields:
+                passed = _keyword(call, attr)
+                if passed is None:
+                    position = list(fields).index(attr)
+                    passed = _arg(call, position, attr)
+                if passed is not None:
+                    return self._value(passed, self.facts.scope_of_call(call), None, depth + 1)
+        bindings = info.scope.bindings.get(attr, [])
+        if len(bindings) != 1 or bindings[0].value is None:
+            return None
+        v = self._value(bindings[0].value, info.scope, None, depth + 1)
+        return None if v is None else Value(v.value, f"{info.name}.{attr} default", bindings[0].node)
+
+    def _subscript(self, node: cst.Subscript, scope, before, depth) -> Value | None:
+        if len(node.slice) != 1 or type(node.slice[0].slice) is not cst.Index:
+            return None
+        owner = self._value(node.value, scope, before, depth + 1)
+        key = self._value(node.slice[0].slice.value, scope, before, depth + 1)
+        if owner is None or key is None:
+            return None
+        if isinstance(owner.value, dict):
+            if key.value in owner.value:
+                return Value(owner.value[key.value], f"{owner.origin}[{key.value!r}]", owner.node)
+            return None
+        if isinstance(owner.value, (tuple, str)) and isinstance(key.value, int):
+            return Value(owner.value[key.value], owner.origin, owner.node)
+        return None
+
+    def _call(self, node: cst.Call, scope, before, depth) -> Value | None:
+        func = node.func
+        if type(func) is cst.Attribute and func.attr.value in ("parse_args",):
+            return Value(NAMESPACE, "argparse", node)
+        if type(func) is cst.Attribute and func.attr.value == "get" and len(node.args) >= 1:
+            owner = self._value(func.value, scope, before, depth + 1)
+            key = self._value(node.args[0].value, scope, before, depth + 1)
+            if owner is not None and key is not None and isinstance(owner.value, dict):
+                if key.value in owner.value:
+                    return Value(owner.value[key.value], owner.origin, owner.node)
+                if len(node.args) >= 2:
+                    return self._value(node.args[1].value, scope, before, depth + 1)
+            return None
+        qual = qualified_name(func, scope, before)
+        if qual in ("float", "int") and len(node.args) == 1:
+            inner = self._value(node.args[0].value, scope, before, depth + 1)
+            if inner is None:
+                return None
+            try:
+                return Value(float(inner.value) if qual == "float" else int(inner.value), inner.origin, inner.node)
+            except (TypeError, ValueError):
+                return None
+        if qual in ("min", "max") and node.args:
+            items = [self._value(a.value, scope, before, depth + 1) for a in node.args]
+            if any(i is None or not _number(i.value) for i in items) or len(items) < 2:
+                return None
+            pick = (min if qual == "min" else max)(items, key=lambda v: v.value)
+            return pick
+        if qual == "dict":
+            result = {}
+            for arg in node.args:
+                if arg.keyword is None:
+                    return None
+                v = self._value(arg.value, scope, before, depth + 1)
+                result[arg.keyword.value] = None if v is None else v.value
+            return Value(result, "dict", node)
+        if qual and qual.startswith(LOCAL + "."):
+            name = qual[len(LOCAL) + 1 :]
+            info = self.index.classes.get(name)
+            if info is not None:
+                return Value(ClassInstance(info, node), f"{name}()", node)
+            function = self.facts.function(name)
+            if function is not None and depth < MAX_DEPTH - 2:
+                results = [self._value(r, function, None, depth + 1) for r in function.returns]
+                if results and all(r is not None and r.value is NAMESPACE for r in results):
+                    return Value(NAMESPACE, "argparse", node)
+        if qual in ("argparse.Namespace", "types.SimpleNamespace"):
+            result = {}
+            for arg in node.args:
+                if arg.keyword is not None:
+                    v = self._value(arg.value, scope, before, depth + 1)
+                    if v is not None:
+                        result[arg.keyword.value] = v.value
+            return Value(result, f"{qual.split('.')[-1]}()", node)
+        return None
+
+    def dict_literal(self, node: cst.Dict, scope: Scope) -> dict | None:
+        result = {}
+        for element in node.elements:
+            if type(element) is not cst.DictElement:
+                return None
+            key = self.value(element.key, scope)
+            value = self.value(element.value, scope)
+            if key is None:
+                return None
+            result[key.value] = None if value is None else value.value
+        return result
+
+
+@dataclass(frozen=True)
+class ClassInstance:
+    info: Any
+    call: cst.Call
+
+
+def _arg(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
+    """An argument given by keyword or position (TorchFix's get_specific_arg)."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if position is not None and 0 <= position < len(positional):
+        return positional[position].value
+    return None
+
+
+def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    return None
+
+
+def _dest(flags: list[str]) -> str | None:
+    longs = [f for f in flags if f.startswith("--")]
+    chosen = longs[0] if longs else (flags[0] if flags else None)
+    if chosen is None:
+        return None
+    return chosen.lstrip("-").replace("-", "_").split("/")[0]
+
+
+def _collect_arg_options(resolver: Resolver) -> dict[str, ArgOption]:
+    options: dict[str, ArgOption] = {}
+    defaults: dict[str, Value] = {}
+    for site in resolver.index.all_sites:
+        call = site.node
+        if type(call) is not cst.Call or type(call.func) is not cst.Attribute:
+            continue
+        method = call.func.attr.value
+        if method == "set_defaults":
+            for arg in call.args:
+                if arg.keyword is not None:
+                    v = resolver.value(arg.value, site.scope, site.seq)
+                    if v is not None:
+                        defaults[arg.keyword.value] = v.with_origin(f"set_defaults({arg.keyword.value}=...)", call)
+            continue
+        if method != "add_argument":
+            continue
+        flags = []
+        for arg in call.args:
+            if arg.keyword is None and type(arg.value) is cst.SimpleString:
+                flag = arg.value.evaluated_value
+                if isinstance(flag, str):
+                    flags.append(flag)
+        dest_node = _keyword(call, "dest")
+        dest = None
+        if dest_node is not None and type(dest_node) is cst.SimpleString:
+            dest = dest_node.evaluated_value
+        dest = dest or _dest(flags)
+        if not dest:
+            continue
+        flag = next((f for f in flags if f.startswith("--")), flags[0] if flags else dest)
+        action = _keyword(call, "action")
+        action_name = action.evaluated_value if action is not None and type(action) is cst.SimpleString else None
+        default_node = _keyword(call, "default")
+        default: Value | None
+        if default_node is not None:
+            default = resolver.value(default_node, site.scope, site.seq)
+            if default is not None:
+                default = Value(_apply_type(call, default.value, site, resolver), f"{flag} default", call)
+        elif action_name == "store_true":
+            default = Value(False, f"{flag} default", call)
+        elif action_name == "store_false":
+            default = Value(True, f"{flag} default", call)
+        elif _keyword(call, "required") is not None or not flag.startswith("-"):
+            default = None  # the user must pass it: its value is unknown
+        else:
+            default = Value(None, f"{flag} default", call)
+        options[dest] = ArgOption(dest, flag, default, call)
+    for dest, v in defaults.items():
+        if dest in options:
+            options[dest] = ArgOption(dest, options[dest].flag, v, options[dest].node)
+    return options
+
+
+def _apply_type(call: cst.Call, value: Any, site: Site, resolver: Resolver) -> Any:
+    type_node = _keyword(call, "type")
+    if type_node is None or not isinstance(value, str):
+        return value
+    name = dotted(type_node)
+    try:
+        if name == "float":
+            return float(value)
+        if name == "int":
+            return int(value)
+    except ValueError:
+        return value
+    return value

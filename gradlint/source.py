@@ -1,0 +1,194 @@
+"""Sources: find the files to lint, read them, and turn notebooks into code."""
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+import os
+import re
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+SKIP_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "__pycache__", "build", "dist",
+        ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".gradlint_cache",
+        "node_modules", "site-packages", ".ipynb_checkpoints", ".eggs",
+    }
+)
+
+# A file that never names a deep-learning framework cannot be training code; this test is
+# cheap enough to run on every file before paying for a parse.
+FRAMEWORK_IMPORT = re.compile(
+    rb"^[ \t]*(?:import|from)[ \t]+(?:torch|tensorflow|keras|lightning|pytorch_lightning|transformers|accelerate|tf_keras)\b",
+    re.MULTILINE,
+)
+
+
+class SourceError(Exception):
+    """A file that cannot be read or decoded; `line`/`column` say where, when known."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True)
+class SourceUnit:
+    path: str
+    text: str
+    # For notebooks: the (cell, line-in-cell) of each line of `text`, 1-based.
+    cell_lines: tuple[tuple[int, int], ...] | None = None
+
+    def locate(self, line: int) -> tuple[int | None, int]:
+        """Map a line of `text` to (cell, line) for notebooks, (None, line) otherwise."""
+        if self.cell_lines is None or not (1 <= line <= len(self.cell_lines)):
+            return None, line
+        return self.cell_lines[line - 1]
+
+
+def is_virtualenv(path: Path) -> bool:
+    return (path / "pyvenv.cfg").exists()
+
+
+def matches_any(rel: str, patterns: tuple[str, ...]) -> bool:
+    """gitignore-style matching: a pattern matches the path, any of its parents, or its name."""
+    parts = rel.split("/")
+    for pattern in patterns:
+        pat = pattern.rstrip("/")
+        anchored = pat.startswith("/")
+        pat = pat.lstrip("/")
+        if "/" in pat or anchored:
+            candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        else:
+            candidates = parts
+        if any(fnmatch.fnmatchcase(c, pat) for c in candidates):
+            return True
+    return False
+
+
+def discover(paths: list[Path], exclude: tuple[str, ...] = (), root: Path | None = None) -> list[Path]:
+    """Every .py and .ipynb file under `paths`, skipping excluded, hidden tool and virtualenv folders.
+
+    Files named explicitly are always returned (pre-commit passes exactly the files it wants).
+    Raises FileNotFoundError for a path that does not exist.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    base = root or Path.cwd()
+    for given in paths:
+        if not given.exists():
+            raise FileNotFoundError(str(given))
+        if given.is_file():
+            if given not in seen:
+                seen.add(given)
+                found.append(given)
+            continue
+        for dirpath, dirnames, filenames in os.walk(given):
+            current = Path(dirpath)
+            dirnames[:] = sorted(
+                d
+                for d in dirnames
+                if d not in SKIP_DIRS
+                and not d.endswith(".egg-info")
+                and not is_virtualenv(current / d)
+                and not (exclude and matches_any(_relative(current / d, base), exclude))
+            )
+            for name in sorted(filenames):
+                if not (name.endswith(".py") or name.endswith(".ipynb")):
+                    continue
+                file = current / name
+                if exclude and matches_any(_relative(file, base), exclude):
+                    continue
+                if file not in seen:
+                    seen.add(file)
+                    found.append(file)
+    return found
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def may_be_training_code(data: bytes) -> bool:
+    return FRAMEWORK_IMPORT.search(data) is not None
+
+
+def decode_python(data: bytes) -> str:
+    """Decode Python source with its declared encoding (PEP 263), as the interpreter would."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise SourceError(f"cannot decode file: {exc}") from None
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        line, column = _position_of_offset(data, getattr(exc, "start", 0))
+        raise SourceError(f"cannot decode file as {encoding}: invalid byte at line {line}", line, column) from None
+    if "\x00" in text:
+        line, column = _position_of_offset(data, data.index(b"\x00"))
+        raise SourceError("file holds a NUL byte: not Python source", line, column)
+    return text.lstrip("\ufeff")
+
+
+def _position_of_offset(data: bytes, offset: int) -> tuple[int, int]:
+    before = data[:offset]
+    line = before.count(b"\n") + 1
+    column = offset - (before.rfind(b"\n") + 1) + 1
+    return line, column
+
+
+MAGIC = re.compile(r"^\s*[%!?]|^\s*\w+\s*=\s*[%!]")
+
+
+def notebook_unit(path: str, data: bytes) -> SourceUnit:
+    """Join a notebook's code cells into one module, blanking IPython magics and shell lines."""
+    try:
+        nb = json.loads(data.decode("utf-8"))
+        cells = nb["cells"] if isinstance(nb, dict) else None
+        if not isinstance(cells, list):
+            raise ValueError("no 'cells' list")
+    except (UnicodeDecodeError, ValueError, KeyError) as exc:
+        raise SourceError(f"cannot read notebook: {exc}") from None
+    lines: list[str] = []
+    where: list[tuple[int, int]] = []
+    code_index = 0
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        code_index += 1
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        cell_lines = text.splitlines()
+        if cell_lines and cell_lines[0].lstrip().startswith("%%"):
+            # A cell magic makes the whole cell non-Python (%%bash, %%time ...).
+            cell_lines = [""] * len(cell_lines)
+        for number, line in enumerate(cell_lines, start=1):
+            lines.append("" if MAGIC.match(line) else line)
+            where.append((code_index, number))
+    return SourceUnit(path, "\n".join(lines) + "\n", tuple(where))
+
+
+def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None, bytes]:
+    """Read one file; returns (None, data) when it cannot be training code."""
+    shown = display or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read file: {exc.strerror or exc}") from None
+    if path.suffix == ".ipynb":
+        unit = notebook_unit(shown, data)
+        if not may_be_training_code(unit.text.encode()):
+            return None, data
+        return unit, data
+    # Decode before the framework test so that a binary or mis-encoded .py file is reported,
+    # not silently skipped.
+    text = decode_python(data)
+    if not may_be_training_code(data):
+        return None, data
+    return SourceUnit(shown, text), data

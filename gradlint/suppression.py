@@ -1,0 +1,44 @@
+"""Suppression comments: `# noqa`, `# noqa: GL101,GL402`, `# gradlint: disable-file=GL301`."""
+from __future__ import annotations
+
+import re
+
+from gradlint.findings import Finding
+
+NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+DISABLE_FILE = re.compile(r"#\s*gradlint:\s*disable-file\s*=\s*(?P<codes>[A-Z0-9,\s]+)", re.IGNORECASE)
+
+
+def _codes(text: str) -> set[str]:
+    return {c.upper() for c in re.split(r"[\s,]+", text.strip()) if c}
+
+
+def file_disabled(text: str) -> set[str]:
+    codes: set[str] = set()
+    if "gradlint:" not in text:
+        return codes
+    for match in DISABLE_FILE.finditer(text):
+        codes |= _codes(match.group("codes"))
+    return codes
+
+
+def suppressed(finding: Finding, lines: list[str], disabled: set[str]) -> bool:
+    if finding.code in disabled or any(finding.code.startswith(p) for p in disabled):
+        return True
+    if finding.code == "GL001":
+        return False
+    # The comment may sit on any line of a multi-line statement's first or last line.
+    for number in {finding.line, finding.end_line}:
+        if not 1 <= number <= len(lines):
+            continue
+        line = lines[number - 1]
+        if "noqa" not in line.lower():
+            continue
+        match = NOQA.search(line)
+        if match is None:
+            continue
+        if match.group("codes") is None:
+            return True
+        if finding.code in _codes(match.group("codes")):
+            return True
+    return False
