@@ -49,7 +49,7 @@ class LayerSummary:
     first: float | None
     last: float | None  # last finite value
     max: float | None
-    growth: float | None  # last / median of the first three: one tiny first value must not dominate
+    growth: float | None  # last / largest of the first three: one tiny early value must not dominate
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -175,6 +175,8 @@ def _inconclusive_reason(steps: list[StepRecord], run: RunInfo) -> str:
         return f"{seen}: the script's process died before it could report{code}"
     if end.status == "error":
         return f"{seen}: the script failed with {end.error}"
+    if end.status == "running":
+        return f"{seen} so far"
     if end.status == "exit":
         return f"{seen}: the script called sys.exit({end.exit_code})"
     if not steps and end.backward_calls == 0:
@@ -289,7 +291,7 @@ def summarize_layers(steps: list[StepRecord]) -> list[LayerSummary]:
         if not values:
             summaries.append(LayerSummary(name, None, None, None, None))
             continue
-        start = statistics.median(values[:MIN_STEPS])
+        start = max(values[:MIN_STEPS])
         growth = values[-1] / start if start > 0 else None
         summaries.append(LayerSummary(name, values[0], values[-1], max(values), growth))
     return sorted(summaries, key=lambda s: -(s.growth if s.growth is not None else -math.inf))
@@ -309,22 +311,27 @@ def _secondary_findings(steps: list[StepRecord], recurrent: list[RecurrentRecord
                 else f"the same .grad tensors were never cleared over {len(steps)} steps (no zero_grad)",
             )
         )
-    latest: dict[str, RecurrentRecord] = {}
+    # The condition as the script set it up ("start") is the cause; the value after training is the effect,
+    # reported only when the weights were fine at the start and grew past it.
+    by_name: dict[str, dict[str, RecurrentRecord]] = {}
     for r in recurrent:
-        latest[r.name] = r if r.name not in latest or r.radius >= latest[r.name].radius else latest[r.name]
-    for r in latest.values():
+        by_name.setdefault(r.name, {})[r.when] = r
+    for name, records in by_name.items():
+        r = next((records[w] for w in ("start", "end") if w in records and records[w].radius > 1), None)
         # The classical condition (Pascanu et al., 2013) is about plain recurrences. In an LSTM or GRU the
         # gates multiply this path by factors below 1 and the cell state adds a linear path, so a radius
         # above 1 there is common in healthy models: it is recorded, not reported.
-        if r.radius > 1 and not r.gated:
-            findings.append(
-                ProbeFinding(
-                    "recurrent-spectral-radius",
-                    f"{r.name}: largest singular value {_fmt(r.sigma)} x activation derivative bound "
-                    f"{_fmt(r.derivative_bound)} = {_fmt(r.radius)} > 1, so gradients through time can grow "
-                    "geometrically",
-                )
+        if r is None or r.gated:
+            continue
+        when = "at the first step" if r.when == "start" else "after training"
+        findings.append(
+            ProbeFinding(
+                "recurrent-spectral-radius",
+                f"{name} {when}: largest singular value {_fmt(r.sigma)} x activation derivative bound "
+                f"{_fmt(r.derivative_bound)} = {_fmt(r.radius)} > 1, so gradients through time can grow "
+                "geometrically",
             )
+        )
     updates = [s.update_ratio for s in steps if is_finite(s.update_ratio)]
     if updates and statistics.median(updates) > LARGE_UPDATE:
         findings.append(

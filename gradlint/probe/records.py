@@ -100,7 +100,9 @@ class RecurrentRecord:
 class EndRecord:
     """How the script's run ended, as the child saw it."""
 
-    status: str  # "completed", "stopped" (step budget), "nonfinite" (early stop), "exit", "error"
+    # "completed", "stopped" (step budget spent or a non-finite value seen), "exit", "error",
+    # or "running" (GradientMonitor asked mid-run)
+    status: str
     exit_code: int | None = None  # the script's sys.exit code
     error: str | None = None  # "ValueError: ..." when the script raised
     forward_calls: int = 0  # model forward passes seen: tells "never trained" from "never ran a model"
