@@ -1,6 +1,7 @@
 """The engine: files -> facts (process pool, cache) -> checks -> findings."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -43,21 +44,16 @@ def _syntax_finding(path: str, message: str, line: int, column: int) -> Finding:
     return Finding("GL001", rule.name, rule.severity, path, line, column, line, column, message)
 
 
-def _parse_error(exc: cst.ParserSyntaxError) -> tuple[str, int, int]:
-    # libcst's message spans several lines; the first says what went wrong.
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
-    return f"syntax error: {first}", exc.raw_line, exc.raw_column + 1
-
-
-_project: Project | None = None
-
-
-def _shared_project() -> Project:
-    # One per process: neighbouring files parsed for one file serve the next.
-    global _project
-    if _project is None:
-        _project = Project()
-    return _project
+def _parse_error(exc: cst.ParserSyntaxError, text: str) -> tuple[str, int, int]:
+    # libcst only says where it stopped; Python's own parser (asked only on failure) says what
+    # is wrong and where, as `python file.py` would.
+    try:
+        ast.parse(text)
+    except SyntaxError as py_exc:
+        return f"syntax error: {py_exc.msg}", py_exc.lineno or 1, py_exc.offset or 1
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    return "syntax error: libcst cannot parse this construct", exc.raw_line, exc.raw_column + 1
 
 
 def check_unit(unit: SourceUnit, settings: Settings, project: Project | None = None) -> list[Finding]:
@@ -65,7 +61,7 @@ def check_unit(unit: SourceUnit, settings: Settings, project: Project | None = N
     try:
         module = cst.parse_module(unit.text)
     except cst.ParserSyntaxError as exc:
-        message, line, column = _parse_error(exc)
+        message, line, column = _parse_error(exc, unit.text)
         return _relocate([_syntax_finding(unit.path, message, line, column)], unit)
     except RecursionError:
         return [_syntax_finding(unit.path, "syntax error: nesting too deep to parse", 1, 1)]
@@ -100,10 +96,10 @@ def _relocate(findings: list[Finding], unit: SourceUnit) -> list[Finding]:
 def lint_source(text: str, path: str = "<string>", settings: Settings | None = None) -> list[Finding]:
     """Lint Python source given as a string (the file need not exist)."""
     unit = SourceUnit(path, text)
-    return sorted(check_unit(unit, settings or Settings(), _shared_project()), key=Finding.sort_key)
+    return sorted(check_unit(unit, settings or Settings(), Project()), key=Finding.sort_key)
 
 
-def _lint_file(path: str, display: str, settings: Settings) -> tuple[list[Finding], list[tuple[str, str]]]:
+def _lint_file(path: str, display: str, settings: Settings, project: Project) -> tuple[list[Finding], list[tuple[str, str]]]:
     """Lint one file; returns its findings and the neighbouring files (with hashes) they depend on."""
     try:
         unit, _ = read_unit(Path(path), display)
@@ -111,7 +107,6 @@ def _lint_file(path: str, display: str, settings: Settings) -> tuple[list[Findin
         return [_syntax_finding(display, str(exc), exc.line, exc.column)], []
     if unit is None:
         return [], []
-    project = _shared_project()
     findings = check_unit(unit, settings, project)
     deps = []
     for dep in sorted(project.used.get(str(Path(path).resolve()), ())):
@@ -123,7 +118,10 @@ def _lint_file(path: str, display: str, settings: Settings) -> tuple[list[Findin
 
 
 def _lint_batch(batch: list[tuple[str, str]], settings: Settings):
-    return [(path, *_lint_file(path, display, settings)) for path, display in batch]
+    # One project per batch: neighbouring files parsed for one file serve the next, and
+    # nothing outlives the run (a later run must see edited neighbours).
+    project = Project()
+    return [(path, *_lint_file(path, display, settings, project)) for path, display in batch]
 
 
 def _digest(data: bytes) -> str:

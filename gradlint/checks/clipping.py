@@ -6,11 +6,18 @@ from typing import Iterator
 from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
 from gradlint.facts.frameworks import Clipping
-from gradlint.facts.loops import CLIP, TrainingPath, trained_models
+from gradlint.facts.loops import CLIP, TrainingPath, optimizer_params, trained_models
 from gradlint.facts.models import Layer, Model
 from gradlint.findings import Finding, Severity
 
-TORCH_FIX = "add `torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)` between backward() and step()"
+
+
+def torch_fix(ctx: CheckContext, path: TrainingPath) -> str:
+    found = optimizer_params(ctx.facts.loops, path.updates[0], follow_names=False)
+    params = ctx.facts.code(found[0]).strip() if found is not None else "model.parameters()"
+    if "\n" in params:
+        params = "model.parameters()"
+    return f"add `torch.nn.utils.clip_grad_norm_({params}, max_norm=1.0)` between backward() and step()"
 
 
 def describe_layer(ctx: CheckContext, layer: Layer) -> str:
@@ -45,7 +52,6 @@ def path_clipping(ctx: CheckContext, path: TrainingPath) -> tuple[bool, str]:
     "rnn-without-clipping",
     Severity.WARNING,
     "A recurrent network is trained with no gradient clipping on its training path.",
-    fixable=True,
 )
 def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
     facts = ctx.facts
@@ -62,7 +68,7 @@ def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
             "GL101",
             step.node,
             f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping"
-            f"{note}: recurrent nets are prone to exploding gradients; {TORCH_FIX}",
+            f"{note}: recurrent nets are prone to exploding gradients; {torch_fix(ctx, path)}",
         )
     for compile_ in facts.frameworks.keras_compiles():
         yield from _framework_finding(ctx, compile_.model, compile_.clipping, compile_.site.node, keras=True)

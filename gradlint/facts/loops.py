@@ -405,6 +405,36 @@ def _parameter_owners(node: cst.CSTNode) -> list[cst.BaseExpression]:
     return owners
 
 
+def optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True) -> tuple[cst.BaseExpression, Scope] | None:
+    """The parameters expression the optimizer stepped by `event` was built with, and its scope.
+
+    With `follow_names`, a name (`params`) is replaced by the expression assigned to it.
+    """
+    call = event.call
+    if call is None or type(call.func) is not cst.Attribute or event.kind != STEP:
+        return None
+    receiver = call.func.value
+    scope, before = event.site.scope, event.site.seq
+    optimizer = receiver
+    if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
+        optimizer = call.args[0].value
+    made = loops.constructor(optimizer, scope, before)
+    if made is None:
+        return None
+    params = made.args[0].value if made.args and made.args[0].keyword is None else None
+    for arg in made.args:
+        if arg.keyword is not None and arg.keyword.value in ("params", "model_parameters"):
+            params = arg.value
+    if params is None:
+        return None
+    made_scope = loops.facts.scope_of_call(made)
+    if follow_names and type(params) is cst.Name:
+        binding = lookup(params.value, made_scope, None)
+        if binding is not None and binding.kind == "assign" and binding.value is not None:
+            return binding.value, binding.scope
+    return params, made_scope
+
+
 def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
     """The models a training path updates: from the optimizers' parameters, else its forward calls."""
     facts = loops.facts
@@ -419,33 +449,15 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
 
     for event in path.updates:
         call = event.call
-        if call is None or type(call.func) is not cst.Attribute:
-            continue
-        receiver = call.func.value
-        scope, before = event.site.scope, event.site.seq
-        if call.func.attr.value == "apply_gradients":
+        if call is not None and type(call.func) is cst.Attribute and call.func.attr.value == "apply_gradients":
             for owner in _parameter_owners(call):
-                add(owner, scope, before)
+                add(owner, event.site.scope, event.site.seq)
             continue
-        optimizer = receiver
-        if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
-            optimizer = call.args[0].value
-        made = loops.constructor(optimizer, scope, before)
-        if made is None:
-            continue
-        params = made.args[0].value if made.args and made.args[0].keyword is None else None
-        for arg in made.args:
-            if arg.keyword is not None and arg.keyword.value in ("params", "model_parameters"):
-                params = arg.value
-        if params is None:
-            continue
-        made_scope = facts.scope_of_call(made)
-        if type(params) is cst.Name:
-            binding = lookup(params.value, made_scope, None)
-            if binding is not None and binding.value is not None:
-                made_scope, params = binding.scope, binding.value
-        for owner in _parameter_owners(params):
-            add(owner, made_scope, None)
+        found = optimizer_params(loops, event)
+        if found is not None:
+            params, scope = found
+            for owner in _parameter_owners(params):
+                add(owner, scope, None)
     if models:
         return models
     # No optimizer we can read: the models the path calls forward.
