@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from gradlint.facts.frameworks import FrameworkFacts
     from gradlint.facts.loops import LoopFacts
     from gradlint.facts.models import ModelFacts
+    from gradlint.facts.optimizers import OptimizerFacts
+    from gradlint.facts.optimizers import OptimizerFacts
     from gradlint.facts.project import Project
     from gradlint.facts.values import Resolver
 
@@ -46,6 +48,12 @@ class FileFacts:
         from gradlint.facts.loops import LoopFacts
 
         return LoopFacts(self)
+
+    @cached_property
+    def optimizers(self) -> "OptimizerFacts":
+        from gradlint.facts.optimizers import OptimizerFacts
+
+        return OptimizerFacts(self)
 
     @cached_property
     def frameworks(self) -> "FrameworkFacts":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
@@ -27,7 +27,7 @@ class Value:
     value: Any
     # Where the value came from, for messages: "literal", "--lr default", "constant LR" ...
     origin: str
-    node: cst.CSTNode | None = None
+    node: cst.CSTNode | None = field(default=None, repr=False, compare=False)
 
     def with_origin(self, origin: str, node: cst.CSTNode | None) -> "Value":
         return Value(self.value, origin, node)

@@ -1,0 +1,140 @@
+"""Optimizers: which ones a file builds, their family, and their resolved learning rate and weight decay."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from gradlint.facts.index import Scope, Site
+from gradlint.facts.names import qualified_name
+from gradlint.facts.values import Value, _arg, _keyword
+
+if TYPE_CHECKING:
+    from gradlint.facts import FileFacts
+    from gradlint.facts.loops import Event
+
+ADAPTIVE = frozenset(
+    {
+        "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop", "SparseAdam",
+        "Adafactor", "Lion", "LAMB", "Lamb", "FusedAdam", "FusedLAMB", "AdaBelief", "Adan", "Nadam",
+        "Ftrl", "AdamWScheduleFree", "Muon",
+    }
+)
+PLAIN = frozenset({"SGD", "ASGD", "SGDW"})
+# Defaults a reader of the library's signature would see (torch, then Keras where they differ).
+TORCH_DEFAULTS = {
+    "SGD": {"lr": 1e-3, "weight_decay": 0.0},
+    "Adam": {"lr": 1e-3, "weight_decay": 0.0},
+    "AdamW": {"lr": 1e-3, "weight_decay": 0.01},
+    "RMSprop": {"lr": 1e-2, "weight_decay": 0.0},
+    "Adagrad": {"lr": 1e-2, "weight_decay": 0.0},
+    "Adadelta": {"lr": 1.0, "weight_decay": 0.0},
+    "Adamax": {"lr": 2e-3, "weight_decay": 0.0},
+    "NAdam": {"lr": 2e-3, "weight_decay": 0.0},
+    "RAdam": {"lr": 1e-3, "weight_decay": 0.0},
+}
+KERAS_DEFAULTS = {
+    "SGD": {"learning_rate": 0.01, "weight_decay": None},
+    "Adam": {"learning_rate": 1e-3, "weight_decay": None},
+    "AdamW": {"learning_rate": 1e-3, "weight_decay": 0.004},
+    "RMSprop": {"learning_rate": 1e-3, "weight_decay": None},
+    "Adagrad": {"learning_rate": 1e-3, "weight_decay": None},
+}
+# Keyword, position in the torch signature (params first); Keras takes no params argument.
+TORCH_LR = ("lr", 1)
+
+
+@dataclass(eq=False)
+class Optimizer:
+    call: cst.Call
+    scope: Scope
+    qualname: str  # torch.optim.SGD, keras.optimizers.Adam, transformers.AdamW ...
+    name: str  # SGD, Adam ...
+    family: str  # "plain" (SGD), "adaptive" (Adam family, RMSprop, Adagrad) or "other"
+    lr: Value | None  # None: unknown
+    weight_decay: Value | None  # None: unknown; Value(0.0) when absent and the default is 0
+    keras: bool
+
+    @property
+    def adaptive(self) -> bool:
+        return self.family == "adaptive"
+
+
+class OptimizerFacts:
+    def __init__(self, facts: "FileFacts") -> None:
+        self.facts = facts
+        self._by_call: dict[int, Optimizer | None] = {}
+
+    def all(self) -> list[Optimizer]:
+        """Every optimizer the file constructs."""
+        found = []
+        for site in self.facts.index.all_sites:
+            if type(site.node) is cst.Call:
+                optimizer = self.from_call(site.node, site)
+                if optimizer is not None:
+                    found.append(optimizer)
+        return found
+
+    def from_call(self, call: cst.Call, site: Site | None = None) -> Optimizer | None:
+        if id(call) in self._by_call:
+            return self._by_call[id(call)]
+        scope = site.scope if site is not None else self.facts.scope_of_call(call)
+        qual = qualified_name(call.func, scope, site.seq if site else None) or ""
+        name = qual.rsplit(".", 1)[-1]
+        result = None
+        is_torch = qual.startswith("torch.optim.") and not qual.startswith("torch.optim.lr_scheduler")
+        is_keras = qual.startswith("keras.optimizers.")
+        is_other = (
+            qual.startswith(("transformers.", "bitsandbytes.", "apex.", "timm.optim", "torch_optimizer.", "lion_pytorch."))
+            and (name in ADAPTIVE or name in PLAIN or name.endswith(("Adam", "AdamW", "SGD", "8bit")))
+        )
+        if is_torch or is_keras or is_other:
+            family = "adaptive" if name in ADAPTIVE or "Adam" in name else "plain" if name in PLAIN else "other"
+            result = Optimizer(
+                call, scope, qual, name, family,
+                self._setting(call, scope, name, "lr", is_keras),
+                self._setting(call, scope, name, "weight_decay", is_keras),
+                is_keras,
+            )
+        self._by_call[id(call)] = result
+        return result
+
+    def _setting(self, call: cst.Call, scope: Scope, name: str, key: str, keras: bool) -> Value | None:
+        if keras:
+            keyword = "learning_rate" if key == "lr" else key
+            node = _keyword(call, keyword)
+            if node is None and key == "lr":
+                node = _keyword(call, "lr")  # Keras 2 spelling
+                if node is None:
+                    node = _arg(call, 0, "learning_rate")
+            defaults = KERAS_DEFAULTS.get(name, {})
+            default_key = keyword
+        else:
+            node = _keyword(call, key)
+            if node is None and key == "lr":
+                node = _arg(call, TORCH_LR[1], "lr")
+            defaults = TORCH_DEFAULTS.get(name, {})
+            default_key = key
+        if node is not None:
+            return self.facts.values.value(node, scope)
+        if any(a.star == "**" for a in call.args):
+            return None
+        if default_key in defaults:
+            return Value(defaults[default_key], f"{name} default", call)
+        return None
+
+    def for_event(self, event: "Event") -> Optimizer | None:
+        """The optimizer an update event steps (`opt.step()`, `scaler.step(opt)`)."""
+        from gradlint.facts.loops import STEP
+
+        call = event.call
+        if event.kind != STEP or call is None or type(call.func) is not cst.Attribute:
+            return None
+        loops = self.facts.loops
+        receiver = call.func.value
+        scope, before = event.site.scope, event.site.seq
+        if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
+            receiver = call.args[0].value
+        made = loops.constructor(receiver, scope, before)
+        return self.from_call(made) if made is not None else None
