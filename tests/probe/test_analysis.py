@@ -202,7 +202,7 @@ def test_layer_table_puts_the_fastest_growing_first():
     layers = [{"Net.a.weight": 1.0, "Net.b.weight": 1.0 * 3**i} for i in range(4)]
     summaries = summarize_layers(make_steps([1.0] * 4, layers=layers))
     assert summaries[0].name == "Net.b.weight"
-    assert summaries[0].growth == 9.0  # last (27) over the median of the first three (3)
+    assert summaries[0].growth == 3.0  # last (27) over the largest of the first three (9)
 
 
 def test_json_is_strict_json_even_with_nan():
