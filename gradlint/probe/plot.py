@@ -27,7 +27,7 @@ def write_plot(result: ProbeResult, path: Path) -> None:
         for name in names
     ]
     figure, (curve, heat) = plt.subplots(
-        2, 1, sharex=True, figsize=(10, 3 + 0.25 * len(names)), height_ratios=[1, max(1, len(names) / 6)]
+        2, 1, sharex=True, figsize=(10, 3 + 0.25 * len(names)), layout="constrained", height_ratios=[1, max(1, len(names) / 6)]
     )
     steps = [s.step for s in result.steps]
     curve.semilogy(steps, [s.grad_norm for s in result.steps], marker="o", label="G (before clipping)")
@@ -44,8 +44,8 @@ def write_plot(result: ProbeResult, path: Path) -> None:
             extent=(steps[0] - 0.5, steps[-1] + 0.5, len(names) - 0.5, -0.5),
         )
         heat.set_yticks(range(len(names)), names, fontsize=7)
-        figure.colorbar(image, ax=heat, label="log10 gradient norm")
+        # One colorbar for both axes keeps the curve and the heatmap on the same step axis.
+        figure.colorbar(image, ax=[curve, heat], label="log10 gradient norm")
     heat.set_xlabel("step")
-    figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
