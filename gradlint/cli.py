@@ -163,10 +163,7 @@ def explain(code: str = typer.Argument(..., help="A rule code, e.g. GL101.")) ->
 
 
 def _register_probe() -> None:
-    try:
-        from gradlint.probe.cli import probe
-    except ModuleNotFoundError:  # TEMP until the probe lands
-        return
+    from gradlint.probe.cli import probe
 
     app.command(
         "probe",
