@@ -6,8 +6,8 @@ module hooks are deliberately not used: they wrap module outputs in autograd fun
 in-place operations.
 
 Cost matters (the probe must stay under 10% of step time), so per step the recorder launches a few fused
-reductions (torch._foreach_norm over all gradients, one sum per leaf module output for the NaN/Inf check) and
-reads them back with a single .tolist(): one device sync per step.
+reductions (torch._foreach_norm over all gradients; one max-norm op over the leaf-module outputs of each forward
+pass for the NaN/Inf check) and reads them back with a single .tolist(): one device sync per step.
 """
 from __future__ import annotations
 
@@ -40,17 +40,16 @@ def _tensors_in(value: Any) -> list[torch.Tensor]:
     return []
 
 
-def _finite_probe(tensors: list[torch.Tensor]) -> torch.Tensor | None:
-    """A 0-d tensor that is non-finite iff some element is: one sum per tensor, no sync.
+def _max_abs(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per tensor, a 0-d tensor that is non-finite iff some element is, with no sync.
 
-    16-bit tensors are summed in float32 so that a long sum of ordinary values cannot overflow.
+    The max-norm propagates NaN and, unlike a sum or a 2-norm, cannot overflow on large finite values.
+    One multi-tensor op for the whole list keeps the cost per forward pass flat in the number of modules.
     """
-    total = None
-    for t in tensors:
-        t = t.detach()
-        s = t.sum(dtype=torch.float32) if t.element_size() < 4 else t.sum()
-        total = s if total is None else total + s.to(total.device)
-    return total
+    try:
+        return list(torch._foreach_norm(tensors, math.inf))
+    except RuntimeError:  # tensors on several devices: one op each
+        return [torch.linalg.vector_norm(t, math.inf) for t in tensors]
 
 
 def _recurrent_blocks(module: torch.nn.RNNBase) -> list[tuple[str, torch.Tensor, float]]:
@@ -98,6 +97,8 @@ class Recorder:
         self._depth = 0
         self._leaf: dict[int, bool] = {}
         self._checking = True
+        # Tensors seen during the current root forward pass, checked together when it ends.
+        self._seen: list[tuple[str, torch.nn.Module, torch.Tensor]] = []
         self._checks: list[tuple[str, torch.nn.Module, torch.Tensor]] = []
         self._origin: str | None = None
         self._recurrent: dict[int, torch.nn.RNNBase] = {}
@@ -111,6 +112,8 @@ class Recorder:
         self._pending_manual: dict[str, Any] | None = None
         self._grad_marks: list[tuple[torch.Tensor, int, int]] | None = None
         self._cleared: bool | None = None
+        self._buffers: list[torch.Tensor] = []
+        self._buffers_key: tuple[int, ...] = ()
         self._handles: list[Any] = []
         self._patched: list[tuple[Any, str, Any]] = []
         self.steps = 0
@@ -162,9 +165,7 @@ class Recorder:
             if not self._fixed_roots and id(module) not in self._roots:
                 self._roots[id(module)] = module
             if self._checking:
-                probe = _finite_probe(_tensors_in(args))
-                if probe is not None:
-                    self._checks.append(("input", module, probe))
+                self._seen.extend(("input", module, t.detach()) for t in _tensors_in(args))
         self._depth += 1
         if isinstance(module, torch.nn.RNNBase) and id(module) not in self._recurrent:
             self._recurrent[id(module)] = module
@@ -184,9 +185,13 @@ class Recorder:
             leaf = self._leaf[id(module)] = next(module.children(), None) is None
         # Containers mostly pass their last child's output on: checking leaves (and roots) is enough.
         if leaf or self._depth == 0:
-            probe = _finite_probe(_tensors_in(output))
-            if probe is not None:
-                self._checks.append(("output", module, probe))
+            self._seen.extend(("output", module, t.detach()) for t in _tensors_in(output))
+        if self._depth == 0 and self._seen:
+            # Holding the outputs until the root's forward ends keeps them alive a little longer; checking
+            # them in one op there is what keeps the per-module cost down.
+            results = _max_abs([t for _, _, t in self._seen])
+            self._checks.extend((kind, mod, result) for (kind, mod, _), result in zip(self._seen, results))
+            self._seen = []
         if len(self._checks) > MAX_PENDING_CHECKS:
             self._resolve_checks([float(v) for v in torch.stack([c[2].float().cpu() for c in self._checks]).tolist()])
 
@@ -300,7 +305,8 @@ class Recorder:
         with torch.no_grad():
             after = torch._foreach_norm([p.grad for p in params])
             before = [self._clip_norms.get(id(p), norm) for p, norm in zip(params, after)]
-            samples = [p.detach().reshape(-1)[:UPDATE_SAMPLE].clone() for p in params]
+            samples = self._sample_buffers(params)
+            torch._foreach_copy_(samples, [p.detach().reshape(-1)[:UPDATE_SAMPLE] for p in params])
         state = {
             "params": params,
             "after": after,
@@ -316,6 +322,14 @@ class Recorder:
         self._cleared = None
         self._grad_marks = [(p, id(p.grad), p.grad._version) for p in params]
         return state
+
+    def _sample_buffers(self, params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+        """Buffers for the parameters' values before a step, reused while the parameter set is the same."""
+        key = tuple(id(p) for p in params)
+        if self._buffers_key != key:
+            self._buffers = [torch.empty_like(p.detach().reshape(-1)[:UPDATE_SAMPLE]) for p in params]
+            self._buffers_key = key
+        return self._buffers
 
     def _finish_manual_step(self) -> None:
         state, self._pending_manual = self._pending_manual, None
@@ -356,8 +370,11 @@ class Recorder:
             if state["loss"] is not None:
                 values.append(state["loss"].reshape(()))
             values.extend(check[2] for check in self._checks)
-            device = values[0].device
-            flat = torch.stack([v.to(device=device, dtype=torch.float32) for v in values]).tolist()
+            try:
+                flat = torch.stack(values).tolist()
+            except RuntimeError:  # mixed dtypes or devices
+                device = values[0].device
+                flat = torch.stack([v.to(device=device, dtype=torch.float32) for v in values]).tolist()
         after, before, pnorms, dnorms, onorms = (flat[i * n : (i + 1) * n] for i in range(5))
         rest = flat[5 * n :]
         loss = rest.pop(0) if state["loss"] is not None else None
