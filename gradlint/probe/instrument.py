@@ -6,8 +6,8 @@ module hooks are deliberately not used: they wrap module outputs in autograd fun
 in-place operations.
 
 Cost matters (the probe must stay under 10% of step time), so per step the recorder launches a few fused
-reductions (torch._foreach_norm over all gradients; one max-norm op over the leaf-module outputs of each forward
-pass for the NaN/Inf check) and reads them back with a single .tolist(): one device sync per step.
+reductions (torch._foreach_norm over all gradients; one sum per leaf-module output for the NaN/Inf check) and
+reads them back with a single .tolist(): one device sync per step.
 """
 from __future__ import annotations
 
@@ -40,16 +40,15 @@ def _tensors_in(value: Any) -> list[torch.Tensor]:
     return []
 
 
-def _max_abs(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Per tensor, a 0-d tensor that is non-finite iff some element is, with no sync.
+def _finite_probe(tensor: torch.Tensor) -> torch.Tensor:
+    """A 0-d tensor that is non-finite if some element is, with no sync: the plain sum, the cheapest reduction.
 
-    The max-norm propagates NaN and, unlike a sum or a 2-norm, cannot overflow on large finite values.
-    One multi-tensor op for the whole list keeps the cost per forward pass flat in the number of modules.
+    (The max-norm would be exact but is many times slower on CPU; summing in float64 too.) A sum of huge
+    finite values can overflow and flag a module early, but only where outputs reach ~1e38, which is where an
+    overflow to inf starts anyway. 16-bit tensors are summed in float32 so that ordinary values cannot overflow.
     """
-    try:
-        return list(torch._foreach_norm(tensors, math.inf))
-    except RuntimeError:  # tensors on several devices: one op each
-        return [torch.linalg.vector_norm(t, math.inf) for t in tensors]
+    tensor = tensor.detach()
+    return tensor.sum(dtype=torch.float32) if tensor.element_size() < 4 else tensor.sum()
 
 
 def _recurrent_blocks(module: torch.nn.RNNBase) -> list[tuple[str, torch.Tensor, float]]:
@@ -97,8 +96,6 @@ class Recorder:
         self._depth = 0
         self._leaf: dict[int, bool] = {}
         self._checking = True
-        # Tensors seen during the current root forward pass, checked together when it ends.
-        self._seen: list[tuple[str, torch.nn.Module, torch.Tensor]] = []
         self._checks: list[tuple[str, torch.nn.Module, torch.Tensor]] = []
         self._origin: str | None = None
         self._recurrent: dict[int, torch.nn.RNNBase] = {}
@@ -165,7 +162,7 @@ class Recorder:
             if not self._fixed_roots and id(module) not in self._roots:
                 self._roots[id(module)] = module
             if self._checking:
-                self._seen.extend(("input", module, t.detach()) for t in _tensors_in(args))
+                self._checks.extend(("input", module, _finite_probe(t)) for t in _tensors_in(args))
         self._depth += 1
         if isinstance(module, torch.nn.RNNBase) and id(module) not in self._recurrent:
             self._recurrent[id(module)] = module
@@ -185,13 +182,7 @@ class Recorder:
             leaf = self._leaf[id(module)] = next(module.children(), None) is None
         # Containers mostly pass their last child's output on: checking leaves (and roots) is enough.
         if leaf or self._depth == 0:
-            self._seen.extend(("output", module, t.detach()) for t in _tensors_in(output))
-        if self._depth == 0 and self._seen:
-            # Holding the outputs until the root's forward ends keeps them alive a little longer; checking
-            # them in one op there is what keeps the per-module cost down.
-            results = _max_abs([t for _, _, t in self._seen])
-            self._checks.extend((kind, mod, result) for (kind, mod, _), result in zip(self._seen, results))
-            self._seen = []
+            self._checks.extend(("output", module, _finite_probe(t)) for t in _tensors_in(output))
         if len(self._checks) > MAX_PENDING_CHECKS:
             self._resolve_checks([float(v) for v in torch.stack([c[2].float().cpu() for c in self._checks]).tolist()])
 
