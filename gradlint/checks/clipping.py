@@ -1,12 +1,22 @@
-"""Clipping rules: recurrent nets trained without clipping (GL101)."""
+"""Clipping rules: no clipping (GL101), clipping in the wrong place (GL102), of scaled gradients (GL103),
+with a threshold that cannot clip (GL104)."""
 from __future__ import annotations
 
+import math
 from typing import Iterator
+
+import libcst as cst
 
 from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
 from gradlint.facts.frameworks import Clipping
-from gradlint.facts.loops import CLIP, TrainingPath, optimizer_params, trained_models
+from gradlint.facts.loops import (
+    BACKWARD, CLIP, CLIP_FUNCTIONS, MANUAL_STEP, SCALE, STEP, UNSCALE, Event, TrainingPath, exclusive,
+    optimizer_params, trained_models,
+)
+from gradlint.facts.index import Scope
+from gradlint.facts.names import qualified_name
+from gradlint.facts.values import Value, _arg, _keyword
 from gradlint.facts.models import Layer, Model
 from gradlint.findings import Finding, Severity
 
@@ -108,3 +118,358 @@ def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lig
         f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping "
         f"({clipping.setting}): recurrent nets are prone to exploding gradients; {fix}",
     )
+
+
+# -- helpers shared by GL102-GL104 ----------------------------------------------------------
+
+
+def call_text(ctx: CheckContext, event: Event) -> str:
+    """`optimizer.step()`, `torch.nn.utils.clip_grad_norm_()`: the called name, for messages."""
+    call = event.call
+    if call is None:
+        text = ctx.facts.code(event.node).strip().splitlines()[0]
+        return f"`{text}`"
+    func = ctx.facts.code(call.func).strip()
+    if "\n" in func or len(func) > 60:
+        func = func.splitlines()[-1].strip()[-60:]
+    return f"`{func}()`"
+
+
+def at(ctx: CheckContext, event: Event, home: Scope | None = None) -> str:
+    """`line 12`, or `line 12 (in clip_all, called at line 40)` for an event in a helper that `home`
+    (the function holding the training loop) calls."""
+    where = ctx.where(event.node)
+    if home is None or event.site.scope is home:
+        return where
+    call = next((site for site in event.via if site.scope is home), None)
+    if call is not None:
+        where += f" (in {event.site.scope.name}, called at {ctx.where(call.node)})"
+    return where
+
+
+def loop_home(path: TrainingPath, loop) -> Scope | None:
+    """The function whose body holds `loop`."""
+    if loop is None:
+        return path.root
+    for event in path.events:
+        for site in (event.site, *event.via):
+            if loop in site.ctx.loops:
+                return site.scope
+    return None
+
+
+def clip_flavour(ctx: CheckContext, event: Event) -> str:
+    """'function' (torch/tf clip functions), 'clamp' (`p.grad.clamp_`) or 'method' (accelerator, Fabric, FSDP)."""
+    call = event.call
+    if call is None:
+        return "method"
+    qual = qualified_name(call.func, event.site.scope, event.site.seq) or ""
+    if qual in CLIP_FUNCTIONS:
+        return "function"
+    if type(call.func) is cst.Attribute and call.func.attr.value in ("clamp_", "clamp", "clip_", "clip", "clamp_max_", "clamp_min_"):
+        return "clamp"
+    return "method"
+
+
+def _scan(events: list[Event], start: Event, forward: bool, cyclic: bool) -> Iterator[tuple[Event, bool]]:
+    """The events after (or before) `start` in `events`, wrapping round once when `cyclic`; each with
+    whether the scan has wrapped. Events on the other side of an `if` from `start` are left out."""
+    index = next(i for i, e in enumerate(events) if e is start)
+    step = 1 if forward else -1
+    n = len(events)
+    for k in range(1, n if cyclic else (n - index if forward else index + 1)):
+        j = index + step * k
+        wrapped = not 0 <= j < n
+        event = events[j % n]
+        if event is start:
+            return
+        if not exclusive(event, start):
+            yield event, wrapped
+
+
+def _unique(findings: Iterator[Finding]) -> Iterator[Finding]:
+    seen = set()
+    for finding in findings:
+        key = (finding.code, finding.line, finding.column, finding.message)
+        if key not in seen:
+            seen.add(key)
+            yield finding
+
+
+# -- GL102 ----------------------------------------------------------------------------------
+
+
+@register(
+    "GL102",
+    "clip-out-of-order",
+    Severity.ERROR,
+    "Gradient clipping runs before the backward() it should limit or after the step() it should protect.",
+)
+def clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
+    return _unique(_clip_out_of_order(ctx))
+
+
+def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
+    loops = ctx.facts.loops
+    for path in loops.paths():
+        for clip in path.of(CLIP):
+            if loops.holds(clip) is False:
+                continue  # never runs with the defaults: GL101's business
+            loop = path.training_loop(clip)
+            if loop is None and any(e.loops for e in path.updates):
+                continue  # a clip outside the training loop (once, before or after training): not judged
+            events = path.training_iteration(clip)
+            home = loop_home(path, loop)
+            updates_before = [
+                e for e, _ in _scan(events, clip, forward=False, cyclic=False) if e.kind in (STEP, MANUAL_STEP)
+            ]
+            for event, wrapped in _scan(events, clip, forward=True, cyclic=loop is not None):
+                if event.kind in (STEP, MANUAL_STEP):
+                    break  # the next update sees the clipped gradients
+                if event.kind != BACKWARD:
+                    continue
+                if not wrapped:
+                    update = next(
+                        (e for e, _ in _scan(events, event, True, False) if e.kind in (STEP, MANUAL_STEP)), None
+                    )
+                    then = f" that {call_text(ctx, update)} at {ctx.where(update.node)} applies" if update else ""
+                    yield ctx.finding(
+                        "GL102",
+                        clip.node,
+                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs before {call_text(ctx, event)} at "
+                        f"{at(ctx, event, home)} in the same iteration, so it clips stale gradients and never limits "
+                        f"the ones{then}; move the clipping between backward() and step()",
+                    )
+                else:
+                    last = updates_before[0] if updates_before else None
+                    after = f" {call_text(ctx, last)} at {at(ctx, last, home)}" if last else " the update"
+                    yield ctx.finding(
+                        "GL102",
+                        clip.node,
+                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after{after}, which has already "
+                        f"applied the unclipped gradients (and the next backward() starts afresh); move the "
+                        f"clipping between backward() and step()",
+                    )
+                break
+            else:
+                if loop is None and updates_before:
+                    last = updates_before[0]
+                    yield ctx.finding(
+                        "GL102",
+                        clip.node,
+                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after {call_text(ctx, last)} at "
+                        f"{at(ctx, last, home)}, which has already applied the unclipped gradients; move the "
+                        f"clipping between backward() and step()",
+                    )
+
+
+# -- GL103 ----------------------------------------------------------------------------------
+
+
+@register(
+    "GL103",
+    "clip-scaled-gradients",
+    Severity.ERROR,
+    "Gradients scaled by a GradScaler are clipped without scaler.unscale_(optimizer) first.",
+)
+def clip_scaled_gradients(ctx: CheckContext) -> Iterator[Finding]:
+    return _unique(_clip_scaled_gradients(ctx))
+
+
+def _clip_scaled_gradients(ctx: CheckContext) -> Iterator[Finding]:
+    loops = ctx.facts.loops
+    for path in loops.paths():
+        if not path.of(SCALE):
+            continue
+        for clip in path.of(CLIP):
+            if clip_flavour(ctx, clip) == "method" or loops.holds(clip) is False:
+                continue  # accelerate/Fabric/Lightning clip methods unscale for you
+            loop = path.training_loop(clip)
+            events = path.training_iteration(clip)
+            home = loop_home(path, loop)
+            for event, _ in _scan(events, clip, forward=False, cyclic=loop is not None):
+                if event.kind in (UNSCALE, STEP, MANUAL_STEP):
+                    break
+                if event.kind == SCALE and loops.holds(event) is not False:
+                    scaler = event.call.func.value
+                    note = _scaler_note(ctx, scaler, event)
+                    if note is None:
+                        break
+                    text = ctx.facts.code(scaler).strip()
+                    yield ctx.finding(
+                        "GL103",
+                        clip.node,
+                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} clips gradients that `{text}.scale(...)` at "
+                        f"{at(ctx, event, home)} multiplied by the loss scale{note}, so the threshold applies to scaled "
+                        f"gradients and clips far too much or not at all; call `{text}.unscale_(optimizer)` "
+                        f"after backward() and before the clipping",
+                    )
+                    break
+
+
+def _scaler_note(ctx: CheckContext, scaler: cst.BaseExpression, event: Event) -> str | None:
+    """'' for a scaler that is on; a note when it is off by default but can be turned on; None when it
+    is switched off for good (`GradScaler(enabled=False)`)."""
+    made = ctx.facts.loops.constructor(scaler, event.site.scope, event.site.seq)
+    if made is None:
+        return ""
+    enabled = _keyword(made, "enabled")
+    if enabled is None:
+        return ""
+    v = ctx.facts.values.value(enabled, ctx.facts.scope_of_call(made))
+    if v is None or v.value:
+        return ""
+    if v.origin in ("literal",) or v.origin.startswith("constant"):
+        return None
+    return f" (the scaler is off by default, {v.origin} at {ctx.where(v.node)}, but this is wrong whenever it is on)"
+
+
+# -- GL104 ----------------------------------------------------------------------------------
+
+# Clip call -> (position after the parameters, keyword) of its threshold.
+_TORCH_THRESHOLDS = {
+    "clip_grad_norm_": (1, "max_norm"),
+    "clip_grad_norm": (1, "max_norm"),
+    "clip_grad_value_": (1, "clip_value"),
+    "clip_by_global_norm": (1, "clip_norm"),
+    "clip_by_norm": (1, "clip_norm"),
+}
+_FRAMEWORK_KEYS = ("max_norm", "clip_val", "gradient_clip_val", "clip_value")
+
+
+def _describe(ctx: CheckContext, key: str, v: Value, arg: cst.CSTNode) -> str:
+    text = ctx.facts.code(arg).strip()
+    shown = f"{key} `{text}`" if key else f"`{text}`"
+    if v.origin == "literal":
+        return shown
+    value = v.value
+    source = f"{v.origin} at {ctx.where(v.node)}" if v.node is not None else v.origin
+    return f"{shown} ({value} from {source})"
+
+
+def _verdict(value, limit: float, *, zero_disables: bool) -> str | None:
+    """Why a threshold cannot clip, or None when it can (or is not a number)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return None
+    if math.isinf(value) and value > 0:
+        return "is infinite, so nothing is ever clipped"
+    if value < 0 or (value == 0 and not zero_disables):
+        return "is not positive, so it scales every gradient to zero (or fails)" if not zero_disables else (
+            "is negative, which switches clipping off"
+        )
+    if value >= limit:
+        return f"is at least clip-threshold-max ({limit:g}), far above any gradient norm worth keeping, so it never clips"
+    return None
+
+
+@register(
+    "GL104",
+    "ineffective-clip-threshold",
+    Severity.WARNING,
+    "A gradient clipping threshold resolves to a value that cannot clip (inf, <= 0, or huge).",
+    options=("clip-threshold-max",),
+)
+def ineffective_clip_threshold(ctx: CheckContext) -> Iterator[Finding]:
+    return _unique(_ineffective_clip_threshold(ctx))
+
+
+def _ineffective_clip_threshold(ctx: CheckContext) -> Iterator[Finding]:
+    facts = ctx.facts
+    limit = float(ctx.option("clip-threshold-max"))
+    fix = "use a threshold such as 1.0 (or remove the call if no clipping is meant)"
+    for path in facts.loops.paths():
+        for clip in path.of(CLIP):
+            holds = facts.loops.holds(clip)
+            if holds is False:
+                continue  # never runs with the defaults: GL101's business
+            for key, arg, v, bounds in _clip_thresholds(ctx, clip):
+                if bounds:
+                    reason = _verdict(v.value, limit, zero_disables=True) if v.value > 0 or math.isinf(v.value) else None
+                else:
+                    reason = _verdict(v.value, limit, zero_disables=False)
+                    if reason is not None and v.value <= 0 and holds is not True:
+                        continue  # a condition we cannot read may be what keeps it from running
+                if reason is None:
+                    continue
+                yield ctx.finding(
+                    "GL104", arg,
+                    f"clip threshold {_describe(ctx, key, v, arg)} in {call_text(ctx, clip)} {reason}; {fix}",
+                )
+    for optimizer in facts.optimizers.all():
+        if not optimizer.keras:
+            continue
+        for key in ("clipnorm", "clipvalue", "global_clipnorm"):
+            arg = _keyword(optimizer.call, key)
+            v = facts.values.value(arg, optimizer.scope) if arg is not None else None
+            if v is None or v.value is None:
+                continue  # None: no clipping asked for
+            reason = _verdict(v.value, limit, zero_disables=False)
+            if reason is not None:
+                yield ctx.finding(
+                    "GL104", arg,
+                    f"clip threshold {_describe(ctx, key, v, arg)} of {optimizer.name} {reason}; {fix}",
+                )
+    for fit in facts.frameworks.lightning_fits():
+        yield from _zero_disables(ctx, fit.trainer_call, "gradient_clip_val", limit, "Trainer")
+    for training in facts.frameworks.hf_trainings():
+        if training.arguments_call is not None:
+            yield from _zero_disables(ctx, training.arguments_call, "max_grad_norm", limit, "TrainingArguments")
+
+
+def _zero_disables(ctx: CheckContext, call: cst.Call, key: str, limit: float, owner: str) -> Iterator[Finding]:
+    """Lightning's gradient_clip_val and HF's max_grad_norm: 0 or None mean "do not clip", not a bad threshold."""
+    arg = _keyword(call, key)
+    if arg is None:
+        return
+    v = ctx.facts.values.value(arg, ctx.facts.scope_of_call(call))
+    if v is None or v.value is None:
+        return
+    reason = _verdict(v.value, limit, zero_disables=True)
+    if reason is not None:
+        yield ctx.finding(
+            "GL104", arg,
+            f"clip threshold {_describe(ctx, key, v, arg)} of {owner} {reason}; use a threshold such as 1.0 "
+            f"(0 or None if no clipping is meant)",
+        )
+
+
+def _clip_thresholds(ctx: CheckContext, clip: Event) -> Iterator[tuple[str, cst.CSTNode, Value, bool]]:
+    """(keyword, argument, value, is-a-bound) for each threshold of a clip call that resolves to a number."""
+    call = clip.call
+    if call is None:
+        return
+    scope, before = clip.site.scope, clip.site.seq
+    values = ctx.facts.values
+    name = call.func.attr.value if type(call.func) is cst.Attribute else getattr(call.func, "value", "")
+    flavour = clip_flavour(ctx, clip)
+
+    def resolved(node):
+        v = values.value(node, scope, before) if node is not None else None
+        if v is None or not isinstance(v.value, (int, float)) or isinstance(v.value, bool):
+            return None
+        return v
+
+    if flavour == "clamp" or name == "clip_by_value":
+        # Bounds: `p.grad.clamp_(-c, c)`, `tf.clip_by_value(g, -c, c)`: ineffective only when both are huge.
+        offset = 1 if name == "clip_by_value" else 0
+        low = resolved(_arg(call, offset, "min" if offset == 0 else "clip_value_min"))
+        high = resolved(_arg(call, offset + 1, "max" if offset == 0 else "clip_value_max"))
+        if low is not None and high is not None and -low.value >= 0 and high.value >= 0:
+            node = _arg(call, offset + 1, "max" if offset == 0 else "clip_value_max")
+            bound = min(-low.value, high.value)
+            yield "", node, Value(bound, high.origin, high.node), True
+        return
+    if name in _TORCH_THRESHOLDS and (flavour == "function" or name != "clip_by_norm"):
+        position, keyword = _TORCH_THRESHOLDS[name]
+        node = _arg(call, position, keyword)
+        v = resolved(node)
+        if v is not None:
+            yield keyword, node, v, False
+        return
+    # Fabric `clip_gradients(module, optimizer, clip_val=, max_norm=)`, Lightning `self.clip_gradients(opt,
+    # gradient_clip_val=)`: keywords only, and None means "not this kind of clipping".
+    for keyword in _FRAMEWORK_KEYS:
+        node = _keyword(call, keyword)
+        v = resolved(node)
+        if v is not None:
+            yield keyword, node, v, False

@@ -144,7 +144,12 @@ class ModuleIndex:
         return self._seq
 
     def _walk_body(self, body, ctx: Ctx) -> None:
-        if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+        if isinstance(body, cst.SimpleStatementSuite):
+            # `if args.clip: clip_grad_norm_(...)`: small statements on the header's line.
+            for small in body.body:
+                self._small(small, ctx)
+            return
+        if isinstance(body, cst.IndentedBlock):
             body = body.body
         for stmt in body:
             self._stmt(stmt, ctx)

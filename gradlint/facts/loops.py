@@ -82,6 +82,31 @@ class TrainingPath:
         loop = event.loops[-1]
         return [e for e in self.events if loop in e.loops]
 
+    def training_loop(self, event: Event) -> cst.CSTNode | None:
+        """The innermost loop around `event` whose iteration both computes and applies gradients.
+
+        Loops over parameters or optimizers (`for p in model.parameters(): p.grad.clamp_(...)`) are
+        skipped: the training loop is the one around them. None when no loop does both.
+        """
+        for loop in reversed(event.loops):
+            inside = [e for e in self.events if loop in e.loops]
+            if any(e.kind == BACKWARD for e in inside) and any(e.kind in (STEP, MANUAL_STEP) for e in inside):
+                return loop
+        return None
+
+    def training_iteration(self, event: Event) -> list[Event]:
+        """The events of one iteration of `training_loop(event)`, in order (the whole path if none)."""
+        loop = self.training_loop(event)
+        if loop is None:
+            return self.events
+        return [e for e in self.events if loop in e.loops]
+
+
+def exclusive(a: Event, b: Event) -> bool:
+    """Whether two events sit on opposite sides of one `if` (they never run in the same pass)."""
+    sides = {id(c.node): c.holds for c, _ in a.conds}
+    return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c, _ in b.conds)
+
 
 def _mentions_grad(node: cst.CSTNode) -> bool:
     """Whether an expression reads some `.grad` (a manual update reads the gradient)."""
