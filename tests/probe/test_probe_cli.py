@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_cli
+from probe_helpers import FIXTURES, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -118,7 +118,7 @@ def test_crash_after_one_step_keeps_the_step_and_shows_the_error(probe_json):
 
 
 def test_crash_report_in_text_ends_with_the_scripts_error():
-    from conftest import FIXTURES, run_cli
+    from probe_helpers import FIXTURES, run_cli
 
     run = run_cli(str(FIXTURES / "crash_after_one_step.py"))
     assert run.exit_code == 3
