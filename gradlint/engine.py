@@ -65,7 +65,7 @@ def check_unit(unit: SourceUnit, settings: Settings, project: Project | None = N
         return _relocate([_syntax_finding(unit.path, message, line, column)], unit)
     except RecursionError:
         return [_syntax_finding(unit.path, "syntax error: nesting too deep to parse", 1, 1)]
-    facts = FileFacts(unit.path, module, project)
+    facts = FileFacts(unit.path, module, project, unit.text)
     enabled = settings.enabled_codes(list(RULES), unit.path)
     ctx = CheckContext(facts, settings.options)
     findings: list[Finding] = []

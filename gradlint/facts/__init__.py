@@ -10,6 +10,10 @@ from gradlint.facts.index import ClassInfo, ModuleIndex, Scope, Site
 from gradlint.facts.names import LOCAL, lookup, qualified_name
 
 if TYPE_CHECKING:
+    from gradlint.facts.architecture import ArchitectureFacts
+    from gradlint.facts.data import DataFacts
+    from gradlint.facts.inits import InitFacts
+    from gradlint.facts.regularization import RegularizationFacts
     from gradlint.facts.frameworks import FrameworkFacts
     from gradlint.facts.loops import LoopFacts
     from gradlint.facts.models import ModelFacts
@@ -22,9 +26,13 @@ if TYPE_CHECKING:
 class FileFacts:
     """Facts about one parsed file. Everything past the index is computed on first use."""
 
-    def __init__(self, path: str, module: cst.Module, project: "Project | None" = None) -> None:
+    def __init__(
+        self, path: str, module: cst.Module, project: "Project | None" = None, source_text: str | None = None
+    ) -> None:
         self.path = path
         self.module = module
+        # The text the module was parsed from: autofixes place their edits in it.
+        self.source_text = source_text
         self.project = project
         self.index = ModuleIndex(module)
         self._positions = None
@@ -54,6 +62,30 @@ class FileFacts:
         from gradlint.facts.optimizers import OptimizerFacts
 
         return OptimizerFacts(self)
+
+    @cached_property
+    def architecture(self) -> "ArchitectureFacts":
+        from gradlint.facts.architecture import ArchitectureFacts
+
+        return ArchitectureFacts(self)
+
+    @cached_property
+    def inits(self) -> "InitFacts":
+        from gradlint.facts.inits import InitFacts
+
+        return InitFacts(self)
+
+    @cached_property
+    def regularization(self) -> "RegularizationFacts":
+        from gradlint.facts.regularization import RegularizationFacts
+
+        return RegularizationFacts(self)
+
+    @cached_property
+    def data(self) -> "DataFacts":
+        from gradlint.facts.data import DataFacts
+
+        return DataFacts(self)
 
     @cached_property
     def frameworks(self) -> "FrameworkFacts":

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 FLAGGED = """\
 import torch
 model = torch.nn.LSTM(4, 4)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
+opt = torch.optim.AdamW(model.parameters())
 for x in data:
     opt.zero_grad()
     model(x)[0].sum().backward()
