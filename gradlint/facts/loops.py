@@ -147,6 +147,7 @@ class LoopFacts:
     def __init__(self, facts: "FileFacts") -> None:
         self.facts = facts
         self._events: dict[int, list[Event]] = {}
+        self._callees: dict[int, Scope | None] = {}
         self._paths: list[TrainingPath] | None = None
 
     # -- object kinds ------------------------------------------------------------------------
@@ -297,6 +298,12 @@ class LoopFacts:
 
     def callee(self, site: Site) -> Scope | None:
         """The function of this module a call runs, when it can be told."""
+        key = id(site)
+        if key not in self._callees:
+            self._callees[key] = self._callee(site)
+        return self._callees[key]
+
+    def _callee(self, site: Site) -> Scope | None:
         call = site.node
         func = call.func
         if type(func) is cst.Name:

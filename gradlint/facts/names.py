@@ -1,6 +1,8 @@
 """Names: which binding a name refers to, and the qualified name behind imports."""
 from __future__ import annotations
 
+import functools
+
 import libcst as cst
 
 from gradlint.facts.index import Binding, Scope, dotted
@@ -31,11 +33,15 @@ ALIASES = {
 }
 
 
+_PREFIXES = sorted(ALIASES, key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=4096)
 def canonical(qualname: str) -> str:
     """Map re-exports to one spelling: `tf.keras.layers.LSTM` -> `keras.layers.LSTM`."""
     if qualname.startswith("tensorflow.") and not qualname.startswith("tensorflow.keras"):
         qualname = "tf." + qualname[len("tensorflow."):]
-    for prefix in sorted(ALIASES, key=len, reverse=True):
+    for prefix in _PREFIXES:
         if qualname == prefix or qualname.startswith(prefix + "."):
             return ALIASES[prefix] + qualname[len(prefix):]
     return qualname

@@ -1,0 +1,146 @@
+"""Regularization rules: a model at risk trained with no weight penalty (GL201)."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from gradlint.checks.context import CheckContext
+from gradlint.checks.registry import register
+from gradlint.facts.loops import MANUAL_STEP, STEP, trained_models
+from gradlint.facts.models import Model
+from gradlint.facts.optimizers import Optimizer
+from gradlint.facts.values import Value, _keyword
+from gradlint.findings import Finding, Severity
+
+FIX = "pass `weight_decay=1e-4` to the optimizer (or use AdamW), or add an L2 term over the parameters to the loss"
+
+
+def at_risk(ctx: CheckContext, models: list[Model]) -> tuple[Model, str] | None:
+    """The first model at risk, with why: a recurrent layer, or a deep plain MLP (GL301)."""
+    threshold = ctx.option("max-plain-depth")
+    for model in models:
+        recurrent = model.recurrent_layers
+        if recurrent:
+            layer = recurrent[0]
+            return model, f"its {layer.short} layer (built at {ctx.where(layer.call, layer.facts)})"
+        stack = ctx.facts.architecture.stack_of_model(model)
+        deep = stack.deepest_plain(threshold) if stack is not None else None
+        if deep is not None:
+            return model, f"{deep.linear().n} plain fully connected layers"
+    if ctx.option("regularization-scope") == "all" and models:
+        return models[0], ""
+    return None
+
+
+def decay_of(optimizer: Optimizer, ctx: CheckContext | None = None) -> tuple[bool | None, str]:
+    """Whether the optimizer decays weights (None: unknown), and how its setting reads."""
+    v = optimizer.weight_decay
+    if v is None:
+        return None, ""
+    if v.value is None:
+        note = "no weight_decay"
+    elif isinstance(v.value, (int, float)) and not isinstance(v.value, bool):
+        if v.value > 0:
+            return True, ""
+        note = f"weight_decay={v.value:g}"
+        if v.node is optimizer.call:
+            note += " (its default)"
+        elif v.origin != "literal" and v.node is not None and ctx is not None:
+            note += f" from {v.origin} at {ctx.where(v.node)}"
+    else:
+        return None, ""
+    if optimizer.keras and _keyword(optimizer.call, "decay") is not None:
+        note += " (`decay=` is learning-rate decay, not weight decay)"
+    return False, f"{optimizer.name} with {note}"
+
+
+@register(
+    "GL201",
+    "no-weight-regularization",
+    Severity.WARNING,
+    "A model at risk of exploding gradients (recurrent, or a deep plain MLP) is trained with no weight penalty.",
+    options=("regularization-scope", "max-plain-depth"),
+)
+def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
+    facts = ctx.facts
+    reg = facts.regularization
+    reported: set[int] = set()
+    for path in facts.loops.paths():
+        risk = at_risk(ctx, trained_models(facts.loops, path))
+        if risk is None or path.of(MANUAL_STEP):
+            continue
+        optimizers = [facts.optimizers.for_event(e) for e in path.of(STEP)]
+        if not optimizers or any(o is None for o in optimizers):
+            continue  # an optimizer we cannot read: it may decay
+        decays = [decay_of(o, ctx) for o in optimizers]
+        if any(d is not False for d, _ in decays):
+            continue
+        if any(reg.group_decay(o.call) is not False for o in optimizers):
+            continue
+        scopes = reg.reachable([path.root] + [e.site.scope for e in path.events])
+        if reg.loss_penalty(scopes) is not None:
+            continue
+        optimizer = optimizers[0]
+        if id(optimizer.call) in reported:
+            continue
+        reported.add(id(optimizer.call))
+        yield _finding(ctx, optimizer.call, risk, decays[0][1], f"at {ctx.where(path.updates[0].node)}")
+    for compile_ in facts.frameworks.keras_compiles():
+        risk = at_risk(ctx, [compile_.model] if compile_.model is not None else [])
+        if risk is None or reg.keras_regularized(compile_.model) is not None:
+            continue
+        setting = _keras_setting(ctx, compile_)
+        if setting is None or reg.loss_penalty(facts.index.functions + [facts.index.scope]) is not None:
+            continue
+        yield _finding(ctx, compile_.site.node, risk, setting, "with compile/fit")
+    for fit in facts.frameworks.lightning_fits():
+        model = fit.model
+        risk = at_risk(ctx, [model] if model is not None else [])
+        if risk is None or model.info is None:
+            continue
+        configure = facts.method(model.info, "configure_optimizers")
+        if configure is None:
+            continue
+        scopes = reg.reachable([configure])
+        made = [facts.optimizers.from_call(s.node, s) for scope in scopes for s in scope.calls]
+        made = [o for o in made if o is not None]
+        if len(made) != 1:
+            continue
+        decays, note = decay_of(made[0], ctx)
+        if decays is not False or reg.group_decay(made[0].call) is not False:
+            continue
+        if reg.loss_penalty(reg.reachable(model.info.methods.values())) is not None:
+            continue
+        if id(made[0].call) not in reported:
+            reported.add(id(made[0].call))
+            yield _finding(ctx, made[0].call, risk, note, f"by the Trainer at {ctx.where(fit.trainer_call)}")
+
+
+def _keras_setting(ctx: CheckContext, compile_) -> str | None:
+    facts = ctx.facts
+    if compile_.optimizer_call is not None:
+        optimizer = facts.optimizers.from_call(compile_.optimizer_call)
+        if optimizer is None:
+            return None
+        decays, note = decay_of(optimizer, ctx)
+        return note if decays is False else None
+    if compile_.optimizer is None:
+        return "the default 'rmsprop' optimizer (no weight decay)"
+    v = facts.values.value(compile_.optimizer, compile_.site.scope, compile_.site.seq)
+    if v is None or not isinstance(v.value, str):
+        return None
+    if v.value.lower() in ("adamw", "lion", "adafactor"):
+        return None  # Keras 3 gives these a default weight decay
+    return f"optimizer={v.value!r} (a string optimizer has no weight decay)"
+
+
+def _finding(ctx: CheckContext, node: cst.CSTNode, risk: tuple[Model, str], setting: str, trained: str) -> Finding:
+    model, why = risk
+    reason = f" (at risk: {why})" if why else ""
+    return ctx.finding(
+        "GL201",
+        node,
+        f"{model.label}{reason} is trained {trained} with no weight penalty: {setting}, and no L1/L2 term over "
+        f"the parameters is added to the loss; large weights let gradients explode; {FIX}",
+    )
