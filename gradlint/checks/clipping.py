@@ -14,7 +14,7 @@ from gradlint.facts.loops import (
     BACKWARD, CLIP, CLIP_FUNCTIONS, MANUAL_STEP, SCALE, STEP, UNSCALE, Event, TrainingPath, exclusive,
     optimizer_params, trained_models,
 )
-from gradlint.facts.index import Scope
+from gradlint.facts.index import Scope, dotted
 from gradlint.facts.names import qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 from gradlint.facts.models import Layer, Model
@@ -391,6 +391,8 @@ def _ineffective_clip_threshold(ctx: CheckContext) -> Iterator[Finding]:
                         continue  # a condition we cannot read may be what keeps it from running
                 if reason is None:
                     continue
+                if math.isinf(v.value) and _result_used(clip):
+                    continue  # `norm = clip_grad_norm_(params, inf)` measures the norm on purpose
                 yield ctx.finding(
                     "GL104", arg,
                     f"clip threshold {_describe(ctx, key, v, arg)} in {call_text(ctx, clip)} {reason}; {fix}",
@@ -414,6 +416,12 @@ def _ineffective_clip_threshold(ctx: CheckContext) -> Iterator[Finding]:
     for training in facts.frameworks.hf_trainings():
         if training.arguments_call is not None:
             yield from _zero_disables(ctx, training.arguments_call, "max_grad_norm", limit, "TrainingArguments")
+
+
+def _result_used(event: Event) -> bool:
+    """Whether the clip call's return value (the total norm) is kept: it is not a bare statement."""
+    stmt = event.site.ctx.stmt
+    return not (type(stmt) is cst.Expr and stmt.value is event.node)
 
 
 def _zero_disables(ctx: CheckContext, call: cst.Call, key: str, limit: float, owner: str) -> Iterator[Finding]:
@@ -442,6 +450,7 @@ def _clip_thresholds(ctx: CheckContext, clip: Event) -> Iterator[tuple[str, cst.
     values = ctx.facts.values
     name = call.func.attr.value if type(call.func) is cst.Attribute else getattr(call.func, "value", "")
     flavour = clip_flavour(ctx, clip)
+    receiver = (dotted(call.func.value) or "").lower() if type(call.func) is cst.Attribute else ""
 
     def resolved(node):
         v = values.value(node, scope, before) if node is not None else None
@@ -459,7 +468,15 @@ def _clip_thresholds(ctx: CheckContext, clip: Event) -> Iterator[tuple[str, cst.
             bound = min(-low.value, high.value)
             yield "", node, Value(bound, high.origin, high.node), True
         return
-    if name in _TORCH_THRESHOLDS and (flavour == "function" or name != "clip_by_norm"):
+    if name in _TORCH_THRESHOLDS and flavour == "function":
+        position, keyword = _TORCH_THRESHOLDS[name]
+        node = _arg(call, position, keyword)
+        v = resolved(node)
+        if v is not None:
+            yield keyword, node, v, False
+        return
+    if name in ("clip_grad_norm_", "clip_grad_value_") and "accelerator" in receiver:
+        # accelerate's methods take torch's signature and defer to torch's functions.
         position, keyword = _TORCH_THRESHOLDS[name]
         node = _arg(call, position, keyword)
         v = resolved(node)
@@ -467,7 +484,10 @@ def _clip_thresholds(ctx: CheckContext, clip: Event) -> Iterator[tuple[str, cst.
             yield keyword, node, v, False
         return
     # Fabric `clip_gradients(module, optimizer, clip_val=, max_norm=)`, Lightning `self.clip_gradients(opt,
-    # gradient_clip_val=)`: keywords only, and None means "not this kind of clipping".
+    # gradient_clip_val=)`: keywords only, and None means "not this kind of clipping". Other libraries'
+    # methods of these names (DeepSpeed, fairseq) read 0 as "do not clip": only fabric/Lightning keywords.
+    if not ("fabric" in receiver or receiver == "self" or name == "clip_gradients"):
+        return
     for keyword in _FRAMEWORK_KEYS:
         node = _keyword(call, keyword)
         v = resolved(node)

@@ -344,8 +344,10 @@ def _trace(ctx: CheckContext, expr, scope: Scope, before: int | None, summed: di
 
 # -- GL405 ----------------------------------------------------------------------------------
 
-# Schedulers that set the learning rate themselves, whatever the optimizer was built with.
-_OWN_LR_SCHEDULERS = ("OneCycleLR", "CyclicLR")
+# Schedulers that set the learning rate themselves (OneCycleLR, CyclicLR), or multiply it by a factor the
+# file computes at run time (LambdaLR, MultiplicativeLR: the Noam schedule builds Adam with lr=1.0 and a
+# lambda that returns ~1e-3): with them the optimizer's lr is not the step size.
+_OWN_LR_SCHEDULERS = ("OneCycleLR", "CyclicLR", "LambdaLR", "MultiplicativeLR")
 
 
 @register(
@@ -435,7 +437,7 @@ def _keras_clips(ctx: CheckContext, optimizer: Optimizer) -> bool:
 
 
 def _lr_set_by_scheduler(ctx: CheckContext, optimizer: Optimizer) -> bool:
-    """A OneCycleLR/CyclicLR on this optimizer (or one we cannot tie to an optimizer) sets the lr itself."""
+    """A scheduler of _OWN_LR_SCHEDULERS on this optimizer (or one we cannot tie to an optimizer) decides the lr."""
     facts = ctx.facts
     for site in facts.index.all_sites:
         call = site.node

@@ -73,10 +73,15 @@ for x in data:
         ("", "for p in model.parameters():\n        p.grad.clamp_(-5, 5)", False),
         ("", "accelerator.clip_grad_norm_(model.parameters(), float('inf'))", True),
         ("", "fabric.clip_gradients(model, opt, max_norm=1e5)", True),
+        ("", "norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float('inf'))", False),
+        ("", "norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1e9)", True),
+        ("", "utils.clip_grad_norm_(model.parameters(), 0)", False),
+        ("", "engine.clip_grad_norm_(model.parameters(), max_norm=0)", False),
     ],
     ids=[
         "sane", "inf", "math-inf", "below-max", "at-max", "negative", "zero-guarded", "zero-unknown-condition",
         "huge-unknown-condition", "unknown", "clamp-huge", "clamp-sane", "accelerate-inf", "fabric-huge",
+        "inf-measures-norm", "huge-with-result", "other-library-zero", "other-method-zero",
     ],
 )
 def test_torch_thresholds(setup, clip, flagged):

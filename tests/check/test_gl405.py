@@ -89,8 +89,15 @@ def test_options_change_the_limits():
 
 def test_warmup_scheduler_still_reaches_the_base_lr():
     source = LOOP.format(setup="", optimizer="SGD", lr="2.0", clip="pass")
-    source += "sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, s / 1000))\n"
+    source += "sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=100)\n"
     assert len(found(source)) == 1
+
+
+def test_lambda_scheduler_makes_the_base_lr_a_mere_factor():
+    # The Noam schedule (the Annotated Transformer): Adam(lr=1.0) times a lambda of ~1e-3.
+    source = LOOP.format(setup="", optimizer="Adam", lr="1.0", clip="pass")
+    source += "sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda=lambda step: rate(step, 512, 1, 4000))\n"
+    assert found(source) == []
 
 
 @pytest.mark.parametrize(
