@@ -229,8 +229,11 @@ class LoopFacts:
             return self._classify_call(node, site)
         if t is cst.Assign:
             targets = [tg.target for tg in node.targets]
-            if any(_is_grad_target(tg) for tg in targets):
-                if type(node.value) is cst.Name and node.value.value == "None":
+            flat = [e.value for tg in targets if type(tg) in (cst.Tuple, cst.List) for e in tg.elements]
+            if any(_is_grad_target(tg) for tg in targets + flat):
+                # `p.grad = None`, `p.grad = torch.zeros_like(p)`, `a.grad, b.grad = None, None`: the old
+                # gradient is dropped, so nothing accumulates (unless the new value reads it).
+                if not _mentions_grad(node.value):
                     return ZERO_GRAD
                 return None
             if _mentions_grad(node.value) and site.ctx.no_grad or any(

@@ -60,9 +60,15 @@ for i, x in enumerate(data):
         (["model(x).sum().backward()", "opt.step()", "for p in model.parameters():", "    p.grad.data.zero_()"], False),
         (["model(x).sum().backward()", "if (i + 1) % 4 == 0:", "    opt.step()", "    opt.zero_grad()"], False),
         (["model(x).sum().backward()", "opt.step()", "trainer.reset_grad()"], False),
+        (["model(x).sum().backward()", "opt.step()", "model.weight.grad, model.bias.grad = None, None"], False),
+        (["model(x).sum().backward()", "opt.step()", "for p in model.parameters():", "    p.grad = torch.zeros_like(p)"], False),
+        (["model(x).sum().backward()", "opt.step()", "for p in model.parameters():", "    p.grad = p.grad * 0.9"], True),
         (["grads = torch.autograd.grad(model(x).sum(), model.parameters())"], False),
     ],
-    ids=["none", "zero-grad", "model-zero-grad", "grad-none", "grad-zero", "accumulation", "named-helper", "autograd-grad"],
+    ids=[
+        "none", "zero-grad", "model-zero-grad", "grad-none", "grad-zero", "accumulation", "named-helper",
+        "tuple-none", "zeros-like", "decayed-not-cleared", "autograd-grad",
+    ],
 )
 def test_forms(body, flagged):
     lines = "\n".join("    " + line for line in body)
