@@ -67,40 +67,61 @@ class Stack:
     children: list[tuple["Stack", Count]] = field(default_factory=list)
     first_linear: cst.Call | None = None
     facts: "FileFacts | None" = None
+    _linear: Count | None = field(default=None, repr=False)
+    _flags: dict = field(default_factory=dict, repr=False)
 
     def linear(self, _seen: frozenset = frozenset()) -> Count:
-        """Fully connected layers in the whole stack, submodules included."""
+        """Fully connected layers in the whole stack, submodules included (memoised: stacks share children)."""
+        if self._linear is not None:
+            return self._linear
         total = Count(self.own.n, self.own.unknown, list(self.own.origins))
         for child, times in self.children:
-            if id(child) in _seen:
+            if id(child) in _seen or child is self:
                 continue
             inner = child.linear(_seen | {id(self)})
             total.add(Count(inner.n * times.n, inner.unknown or times.unknown, inner.origins + times.origins))
+        if not _seen:
+            self._linear = total
         return total
 
     def has_norm(self, _seen: frozenset = frozenset()) -> bool:
-        return self.norm or any(
-            c.has_norm(_seen | {id(self)}) for c, _ in self.children if id(c) not in _seen
-        )
+        return self._closure("norm", _seen)
 
     def has_residual(self, _seen: frozenset = frozenset()) -> bool:
-        return self.residual or any(
-            c.has_residual(_seen | {id(self)}) for c, _ in self.children if id(c) not in _seen
-        )
+        return self._closure("residual", _seen)
 
-    def plain_deep(self, threshold: int, _seen: frozenset = frozenset()) -> bool:
+    def _closure(self, flag: str, _seen: frozenset) -> bool:
+        cached = self._flags.get(flag)
+        if cached is not None:
+            return cached
+        result = getattr(self, flag) or any(
+            c._closure(flag, _seen | {id(self)}) for c, _ in self.children if id(c) not in _seen and c is not self
+        )
+        if not _seen:
+            self._flags[flag] = result
+        return result
+
+    def plain_deep(self, threshold: int) -> bool:
         """At least `threshold` fully connected layers, no normalization, no residual connection."""
         return self.linear().n >= threshold and not self.has_norm() and not self.has_residual()
 
     def deepest_plain(self, threshold: int, _seen: frozenset = frozenset()) -> "Stack | None":
         """The innermost plain deep stack in this one (a child that is one on its own, else self)."""
+        key = ("deepest", threshold)
+        if key in self._flags:
+            return self._flags[key]
+        found = None
         for child, _ in self.children:
-            if id(child) in _seen:
+            if id(child) in _seen or child is self:
                 continue
             found = child.deepest_plain(threshold, _seen | {id(self)})
             if found is not None:
-                return found
-        return self if self.plain_deep(threshold) else None
+                break
+        if found is None and self.plain_deep(threshold):
+            found = self
+        if not _seen:
+            self._flags[key] = found
+        return found
 
 
 class ArchitectureFacts:
@@ -112,6 +133,7 @@ class ArchitectureFacts:
         self._list_times: dict[int, dict[int, Count]] = {}
         self._anchors: dict[int, Stack] | None = None
         self._open: set[int] = set()
+        self._imports = True
 
     # -- the stacks of the file --------------------------------------------------------------
 
@@ -141,7 +163,7 @@ class ArchitectureFacts:
             for layer in model.layers:
                 other = layer.facts
                 if other is not self.facts and model.info.name in other.index.classes:
-                    return other.architecture.class_stack(model.info)
+                    return other.architecture.class_stack(model.info, imports=False)
             return None
         if model.node is not None:
             anchors = self._anchor_map()
@@ -165,10 +187,17 @@ class ArchitectureFacts:
 
     # -- classes -----------------------------------------------------------------------------
 
-    def class_stack(self, info: ClassInfo) -> Stack:
+    def class_stack(self, info: ClassInfo, imports: bool = True) -> Stack:
+        """The stack of a module class. `imports=False` (a class seen from another file) stops at this file."""
         cached = self._classes.get(info.name)
         if cached is not None:
             return cached
+        if not imports:
+            saved, self._imports = self._imports, False
+            try:
+                return self.class_stack(info)
+            finally:
+                self._imports = saved
         stack = Stack(f"class {info.name}", info.node.name, info.scope, info, facts=self.facts)
         self._classes[info.name] = stack  # before recursing: a class that builds itself ends here
         forward_like = self._forward_scopes(info)
@@ -225,11 +254,12 @@ class ArchitectureFacts:
             if info is not None and self.facts.models.is_module_class(info):
                 return self.class_stack(info)
             return None
-        if qual:
+        # Another file of the folder: only names that read as classes, one file deep.
+        if qual and self._imports and qual.rsplit(".", 1)[-1][:1].isupper():
             other = self.facts.imported_class(qual)
             if other is not None:
                 facts, info = other
-                return facts.architecture.class_stack(info)
+                return facts.architecture.class_stack(info, imports=False)
         return None
 
     def _add_call(self, stack: Stack, call: cst.Call, scope: Scope, before: int | None, times: Count) -> None:

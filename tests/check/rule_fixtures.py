@@ -1,0 +1,20 @@
+"""Shared helpers for the per-rule fixture tests: the codes a file or a snippet is reported with."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gradlint import lint_paths, lint_source
+
+STATIC = Path(__file__).resolve().parents[2] / "fixtures" / "static"
+
+
+def fixtures(code: str, kind: str) -> list[Path]:
+    return sorted((STATIC / code / kind).glob("*.py"))
+
+
+def count(path: Path, code: str) -> int:
+    return [f.code for f in lint_paths([path]).findings].count(code)
+
+
+def findings(source: str, code: str, settings=None) -> list:
+    return [f for f in lint_source(source, settings=settings) if f.code == code]

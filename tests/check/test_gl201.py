@@ -1,0 +1,142 @@
+"""GL201: models at risk trained with no weight penalty."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gradlint.config import parse_table
+from rule_fixtures import count, findings, fixtures
+
+
+@pytest.mark.parametrize("script", fixtures("GL201", "flagged"), ids=lambda p: p.stem)
+def test_flagged_fixture_is_reported_once(script):
+    assert count(script, "GL201") == 1
+
+
+@pytest.mark.parametrize("script", fixtures("GL201", "clean"), ids=lambda p: p.stem)
+def test_clean_look_alike_is_silent(script):
+    assert count(script, "GL201") == 0
+
+
+TORCH = """
+import torch
+import torch.nn as nn
+model = nn.LSTM(8, 8)
+opt = {optimizer}
+for x in data:
+    opt.zero_grad()
+    loss = model(x)[0].pow(2).mean()
+    {penalty}
+    loss.backward()
+    opt.step()
+"""
+
+
+@pytest.mark.parametrize(
+    "optimizer, penalty, flagged",
+    [
+        ("torch.optim.Adam(model.parameters())", "pass", True),
+        ("torch.optim.AdamW(model.parameters())", "pass", False),
+        ("torch.optim.AdamW(model.parameters(), weight_decay=0.0)", "pass", True),
+        ("torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=5e-4)", "pass", False),
+        ("torch.optim.SGD(model.parameters(), 0.1, 0.9, 0, 1e-4)", "pass", False),  # positional weight_decay
+        ("torch.optim.Adam(model.parameters())", "loss = loss + 1e-4 * sum(torch.norm(p) for p in model.parameters())", False),
+        ("torch.optim.Adam(model.parameters())", "loss += 1e-5 * model.weight_hh_l0.pow(2).sum()", False),
+        ("torch.optim.Adam(model.parameters(), **cfg)", "pass", False),
+        ("build_optimizer(model)", "pass", False),
+    ],
+    ids=["adam", "adamw-default", "adamw-zero", "sgd-decay", "positional-decay", "norm-genexp",
+         "named-weight", "kwargs", "unknown-optimizer"],
+)
+def test_weight_penalty_forms(optimizer, penalty, flagged):
+    source = TORCH.format(optimizer=optimizer, penalty=penalty)
+    assert bool(findings(source, "GL201")) is flagged
+
+
+def test_reported_at_the_optimizer_with_the_setting_and_its_origin():
+    source = """
+import argparse
+import torch
+p = argparse.ArgumentParser()
+p.add_argument("--wd", type=float, default=0.0)
+args = p.parse_args()
+net = torch.nn.GRU(4, 4)
+opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, weight_decay=args.wd)
+for x in data:
+    opt.zero_grad()
+    net(x)[0].sum().backward()
+    opt.step()
+"""
+    [finding] = findings(source, "GL201")
+    assert finding.line == 8
+    assert "GRU layer (built at line 7)" in finding.message
+    assert "weight_decay=0 from --wd default at line 5" in finding.message
+
+
+def test_keras_decay_is_named_as_learning_rate_decay():
+    path = Path(fixtures("GL201", "flagged")[0]).parent / "keras_decay_is_lr_decay.py"
+    from gradlint import lint_paths
+
+    [finding] = [f for f in lint_paths([path]).findings if f.code == "GL201"]
+    assert "`decay=` is learning-rate decay, not weight decay" in finding.message
+
+
+KERAS = """
+from tensorflow import keras
+model = keras.Sequential([keras.layers.LSTM(32{reg}), keras.layers.Dense(1)])
+model.compile(optimizer={optimizer}, loss="mse")
+model.fit(x, y)
+"""
+
+
+@pytest.mark.parametrize(
+    "reg, optimizer, flagged",
+    [
+        ("", '"adam"', True),
+        ("", '"adamw"', False),
+        ("", "keras.optimizers.AdamW()", False),
+        ("", "keras.optimizers.Adam(weight_decay=1e-4)", False),
+        ("", "keras.optimizers.Adam(decay=1e-4)", True),
+        (", recurrent_regularizer=keras.regularizers.l2(1e-4)", '"adam"', False),
+        (", kernel_regularizer=None", '"adam"', True),
+    ],
+)
+def test_keras_forms(reg, optimizer, flagged):
+    source = KERAS.format(reg=reg, optimizer=optimizer)
+    assert bool(findings(source, "GL201")) is flagged
+
+
+DEEP = """
+import torch
+from torch import nn
+model = nn.Sequential(*[nn.Linear(16, 16) for _ in range({depth})])
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+for x, y in loader:
+    opt.zero_grad()
+    nn.functional.mse_loss(model(x), y).backward()
+    opt.step()
+"""
+
+
+def test_deep_plain_mlp_is_at_risk_and_a_shallow_one_is_not():
+    [finding] = findings(DEEP.format(depth=10), "GL201")
+    assert "10 plain fully connected layers" in finding.message
+    assert findings(DEEP.format(depth=3), "GL201") == []
+
+
+def test_scope_all_flags_any_trained_model():
+    settings = parse_table({"regularization-scope": "all"}, Path("pyproject.toml"))
+    assert len(findings(DEEP.format(depth=3), "GL201", settings)) == 1
+    assert findings(DEEP.format(depth=3).replace("lr=0.01", "lr=0.01, weight_decay=1e-4"), "GL201", settings) == []
+
+
+def test_inference_only_is_not_training():
+    source = """
+import torch
+model = torch.nn.LSTM(4, 4)
+model.eval()
+with torch.no_grad():
+    print(model(x))
+"""
+    assert findings(source, "GL201") == []
