@@ -118,3 +118,19 @@ for xs in data:
     opt.step()
 """
     assert found(source) == []
+
+
+def test_running_best_fed_back_into_max_is_not_a_hidden_state():
+    source = """
+import torch
+model = torch.nn.Linear(4, 1)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+best = 0
+for epoch in range(10):
+    for x in data:
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    best = max(evaluate(model), best)
+"""
+    assert found(source) == []

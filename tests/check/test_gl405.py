@@ -136,3 +136,23 @@ for x, y in dataset:
 """
     assert len(found(source.format(clip=""))) == 1
     assert found(source.format(clip=", clipnorm=1.0")) == []
+
+
+def test_clip_on_the_if_line_counts_as_clipping():
+    # awd-lstm-lm writes `if args.clip: torch.nn.utils.clip_grad_norm_(params, args.clip)` on one line.
+    source = """
+import argparse
+import torch
+parser = argparse.ArgumentParser()
+parser.add_argument("--clip", type=float, default=0.25)
+args = parser.parse_args()
+model = torch.nn.LSTM(4, 4)
+opt = torch.optim.SGD(model.parameters(), lr=30)
+for x in data:
+    opt.zero_grad()
+    model(x)[0].sum().backward()
+    if args.clip: torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+    opt.step()
+"""
+    assert found(source) == []
+    assert len(found(source.replace("default=0.25", "default=0"))) == 1
