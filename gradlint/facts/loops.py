@@ -342,10 +342,13 @@ class LoopFacts:
         for site in scope.sites:
             kind = self.classify(site)
             own_conds = tuple((c, site.scope) for c in site.ctx.conds)
-            if kind is not None:
-                result.append(Event(kind, site, site.ctx.loops, own_conds))
+            targets = []
             if type(site.node) is cst.Call and len(_stack) < 8:
-                target = self.callee(site)
+                if kind == STEP:
+                    # `optimizer.step(closure)` (LBFGS) runs the closure's backward before stepping.
+                    targets.extend(self._closures(site))
+                targets.append(self.callee(site))
+            for target in targets:
                 if target is not None and target is not scope and target not in _stack:
                     for inner in self.events(target, _stack + (scope,)):
                         result.append(
@@ -357,9 +360,22 @@ class LoopFacts:
                                 (site,) + inner.via,
                             )
                         )
+            if kind is not None:
+                result.append(Event(kind, site, site.ctx.loops, own_conds))
         if not _stack:
             self._events[id(scope)] = result
         return result
+
+    def _closures(self, site: Site) -> list[Scope]:
+        """Functions of this module passed to a call as arguments (`step(closure)`)."""
+        found = []
+        for arg in site.node.args:
+            if type(arg.value) is not cst.Name:
+                continue
+            binding = lookup(arg.value.value, site.scope, site.seq)
+            if binding is not None and binding.kind == "def":
+                found.extend(f for f in self.facts.index.functions if f.node is binding.node)
+        return found
 
     def paths(self) -> list[TrainingPath]:
         """Training paths from every root: the module body and each function no local code calls."""

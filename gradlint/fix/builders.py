@@ -90,6 +90,8 @@ def clip_before_step(facts: "FileFacts", path: TrainingPath, step: Event) -> Fix
     code = lambda node: facts.code(node).strip()  # noqa: E731
     optimizer = receiver
     lines: list[str] = []
+    if facts.loops.object_kind(receiver, scope, step.site.seq) != "scaler" and step.call.args:
+        return None  # `step(closure)`: the backward runs inside the step; the clip belongs in the closure
     if facts.loops.object_kind(receiver, scope, step.site.seq) == "scaler":
         if not step.call.args:
             return None

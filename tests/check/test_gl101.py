@@ -141,3 +141,22 @@ train(torch.nn.LSTM(4, 4), clip=1.0)
 """
     assert gl101(lint_source(source)) == []
     assert [f.code for f in gl101(lint_source(source.replace("clip=1.0)", "clip=0)")))] == ["GL101"]
+
+
+def test_lbfgs_closure_backward_counts_as_the_steps_backward():
+    source = """
+import torch
+
+model = torch.nn.LSTMCell(1, 8)
+optimizer = torch.optim.LBFGS(model.parameters(), lr=0.8)
+for i in range(10):
+    def closure():
+        optimizer.zero_grad()
+        loss = model(x)[0].sum()
+        loss.backward()
+        {clip}
+        return loss
+    optimizer.step(closure)
+"""
+    assert [f.code for f in lint_source(source.format(clip="pass"))] == ["GL101"]
+    assert lint_source(source.format(clip="torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")) == []
