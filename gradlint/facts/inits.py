@@ -160,11 +160,17 @@ class InitFacts:
             init.exempt = "embedding table"
             return init
         if len(parts) >= 2 and parts[0] == "self" and scope.cls is not None:
+            if not self._is_weight(parts, scope, site):
+                init.exempt = "not a weight (noise or data)"
+                return init
             layer = self._self_layer(parts[1], scope)
             if layer is not None and (layer in EMBEDDING or layer in NORMALIZATION):
                 init.exempt = "embedding table" if layer in EMBEDDING else "normalization weight"
             return init
         base = parts[0]
+        if not self._is_weight(parts, scope, site):
+            init.exempt = "not a weight (noise or data)"
+            return init
         binding = lookup(base, scope, site.seq)
         if binding is not None and binding.kind == "unpack" and type(binding.node) is cst.For:
             binding = type(binding)(binding.name, "for", binding.node, None, binding.scope, binding.seq)
@@ -190,6 +196,30 @@ class InitFacts:
         kinds = sorted({l.short for l in chosen})
         init.covers = f"the {total.n} {'/'.join(kinds)} layers of {_label(owner)}" if chosen else ""
         return init
+
+    def _is_weight(self, parts: list[str], scope: Scope, site: Site) -> bool:
+        """A weight: `.weight`/`.kernel` attributes, a parameter, or a loop variable over parameters."""
+        if any(p.lower().startswith(("weight", "kernel")) for p in parts[1:]):
+            return True
+        if type(site.node) is cst.Call and (qualified_name(site.node.func, scope, site.seq) or "") in RANDN:
+            return True  # made a parameter or given requires_grad (checked where the target was found)
+        if parts[0] == "self" and len(parts) == 2 and scope.cls is not None:
+            bindings = scope.cls.self_attrs.get(parts[1], [])
+        else:
+            binding = lookup(parts[0], scope, site.seq)
+            if binding is not None and binding.kind in ("for", "unpack") and type(binding.node) is cst.For:
+                it = binding.node.iter
+                if type(it) in (cst.Tuple, cst.List) and it.elements and len(parts) == 1:
+                    names = [dotted(e.value) for e in it.elements]
+                    return all(n and self._is_weight(n.split("."), scope, site) for n in names)
+                return type(it) is cst.Call and type(it.func) is cst.Attribute and it.func.attr.value in PARAM_ITERATORS
+            bindings = [binding] if binding is not None and len(parts) == 1 else []
+        for b in bindings:
+            if type(b.value) is cst.Call:
+                qual = qualified_name(b.value.func, b.scope, b.seq) or ""
+                if qual in PARAMETER or _keyword_true(b.value, "requires_grad"):
+                    return True
+        return False
 
     def _self_layer(self, attr: str, scope: Scope) -> str | None:
         for binding in scope.cls.self_attrs.get(attr, []):
@@ -275,6 +305,11 @@ class InitFacts:
         if model is None:
             return None
         return (model.info or model.node), model.layers
+
+
+def _keyword_true(call: cst.Call, keyword: str) -> bool:
+    node = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == keyword), None)
+    return type(node) is cst.Name and node.value == "True"
 
 
 def _large(value) -> bool:

@@ -105,3 +105,21 @@ b1 = torch.randn(1, 256, requires_grad=True)
 """
     assert len(findings(source, "GL303")) == 3
     assert findings(source.replace(", requires_grad=True)", ") * 0.01"), "GL303") == []
+
+
+def test_noise_and_data_tensors_drawn_at_std_one_are_not_weights():
+    source = """
+import torch
+import torch.nn as nn
+noise = torch.empty(64, 100)
+fixed = torch.FloatTensor(64, 100, 1, 1).normal_(0, 1)
+for i in range(5):
+    noise.data.normal_(0, 1)
+    nn.init.normal_(noise)
+W = nn.Parameter(torch.empty(4, 4))
+V = nn.Parameter(torch.empty(4, 4))
+U = torch.empty(4, 4, requires_grad=True)
+"""
+    assert findings(source, "GL303") == []
+    [finding] = findings(source + "for w in (W, V, U):\n    nn.init.normal_(w, std=2)\n", "GL303")
+    assert "at std 2" in finding.message
