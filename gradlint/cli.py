@@ -59,6 +59,11 @@ def check(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
     exit_zero: bool = typer.Option(False, "--exit-zero", help="Exit 0 even when findings fail the run."),
+    fix: bool = typer.Option(False, "--fix", help="Apply the safe fixes and write the files (atomically)."),
+    diff: bool = typer.Option(False, "--diff", help="Show the safe fixes as a unified diff; write nothing."),
+    exit_non_zero_on_fix: bool = typer.Option(
+        False, "--exit-non-zero-on-fix", help="With --fix, exit 1 when any file was fixed, even if nothing remains."
+    ),
     config: Optional[Path] = typer.Option(None, "--config", help="Read settings from this file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary."),
 ) -> None:
@@ -86,8 +91,17 @@ def check(
         settings = replace(settings, ignore=settings.ignore + _codes(ignore))
     if extend_select:
         settings = replace(settings, extend_select=settings.extend_select + _codes(extend_select))
+    targets = paths or [Path(".")]
+    fixed_files = 0
+    if fix or diff:
+        try:
+            fixed_files = _apply_fixes(targets, settings, write=fix and not diff)
+        except FileNotFoundError as exc:
+            fail(f"path not found: {exc.args[0]}")
+        if diff:
+            raise typer.Exit(EXIT_FINDINGS if fixed_files else EXIT_OK)
     try:
-        result = lint_paths(paths or [Path(".")], settings, jobs=jobs, use_cache=not no_cache)
+        result = lint_paths(targets, settings, jobs=jobs, use_cache=not no_cache)
     except FileNotFoundError as exc:
         fail(f"path not found: {exc.args[0]}")
     color = (
@@ -113,8 +127,33 @@ def check(
         sys.stdout.write(text)
     if result.has_errors:
         raise typer.Exit(EXIT_USAGE)
+    if fix and not quiet and fixed_files:
+        typer.echo(f"Fixed {fixed_files} file{'s' if fixed_files != 1 else ''}.", err=True)
     failing = any(f.severity.rank >= settings.fail_on.rank for f in result.findings)
+    if fix and exit_non_zero_on_fix and fixed_files:
+        raise typer.Exit(EXIT_FINDINGS)
     raise typer.Exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_OK)
+
+
+def _apply_fixes(paths: list[Path], settings, *, write: bool) -> int:
+    """Fix every file under `paths`; print diffs when not writing. Returns how many files changed."""
+    from gradlint.fix.apply import fix_file
+    from gradlint.source import discover
+
+    changed = 0
+    for file in discover(paths, settings.exclude, settings.root):
+        result = fix_file(file, settings)
+        if result is None or not result.changed:
+            continue
+        changed += 1
+        if write:
+            try:
+                result.write()
+            except OSError as exc:
+                fail(f"cannot write {file}: {exc.strerror or exc}")
+        else:
+            sys.stdout.write(result.diff())
+    return changed
 
 
 def rules_folder() -> Path:

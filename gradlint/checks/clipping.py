@@ -19,6 +19,7 @@ from gradlint.facts.names import qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 from gradlint.facts.models import Layer, Model
 from gradlint.findings import Finding, Severity
+from gradlint.fix.builders import clip_before_step, keras_clipnorm, move_clip_before_step, unscale_before_clip
 
 
 
@@ -62,6 +63,7 @@ def path_clipping(ctx: CheckContext, path: TrainingPath) -> tuple[bool, str]:
     "rnn-without-clipping",
     Severity.WARNING,
     "A recurrent network is trained with no gradient clipping on its training path.",
+    fixable=True,
 )
 def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
     facts = ctx.facts
@@ -79,16 +81,20 @@ def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
             step.node,
             f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping"
             f"{note}: recurrent nets are prone to exploding gradients; {torch_fix(ctx, path)}",
+            fix=clip_before_step(facts, path, step) if step.kind == STEP and not note else None,
         )
     for compile_ in facts.frameworks.keras_compiles():
-        yield from _framework_finding(ctx, compile_.model, compile_.clipping, compile_.site.node, keras=True)
+        yield from _framework_finding(
+            ctx, compile_.model, compile_.clipping, compile_.site.node, keras=True,
+            fix=keras_clipnorm(facts, compile_),
+        )
     for fit in facts.frameworks.lightning_fits():
         yield from _framework_finding(ctx, fit.model, fit.clipping, fit.trainer_call, lightning=True)
     for training in facts.frameworks.hf_trainings():
         yield from _framework_finding(ctx, training.model, training.clipping, training.trainer_call)
 
 
-def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lightning=False):
+def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lightning=False, fix=None):
     if model is None or clipping.clips is not False:
         return
     found = _recurrent([model])
@@ -102,21 +108,22 @@ def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lig
                 return
     if keras:
         if clipping.setting.startswith("optimizer=") or clipping.setting.startswith("no optimizer"):
-            fix = (
+            advice = (
                 "a string optimizer cannot clip: pass an optimizer object, e.g. "
                 "`keras.optimizers.Adam(clipnorm=1.0)`"
             )
         else:
-            fix = "add `clipnorm=1.0` to the optimizer"
+            advice = "add `clipnorm=1.0` to the optimizer"
     elif lightning:
-        fix = "pass `gradient_clip_val=1.0` to the Trainer"
+        advice = "pass `gradient_clip_val=1.0` to the Trainer"
     else:
-        fix = "set `max_grad_norm=1.0` in TrainingArguments"
+        advice = "set `max_grad_norm=1.0` in TrainingArguments"
     yield ctx.finding(
         "GL101",
         node,
         f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping "
-        f"({clipping.setting}): recurrent nets are prone to exploding gradients; {fix}",
+        f"({clipping.setting}): recurrent nets are prone to exploding gradients; {advice}",
+        fix=fix,
     )
 
 
@@ -204,6 +211,7 @@ def _unique(findings: Iterator[Finding]) -> Iterator[Finding]:
     "clip-out-of-order",
     Severity.ERROR,
     "Gradient clipping runs before the backward() it should limit or after the step() it should protect.",
+    fixable=True,
 )
 def clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
     return _unique(_clip_out_of_order(ctx))
@@ -239,6 +247,7 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs before {call_text(ctx, event)} at "
                         f"{at(ctx, event, home)} in the same iteration, so it clips stale gradients and never limits "
                         f"the ones{then}; move the clipping between backward() and step()",
+                        fix=_move_fix(ctx, clip, update),
                     )
                 else:
                     last = updates_before[0] if updates_before else None
@@ -249,6 +258,7 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after{after}, which has already "
                         f"applied the unclipped gradients (and the next backward() starts afresh); move the "
                         f"clipping between backward() and step()",
+                        fix=_move_fix(ctx, clip, last),
                     )
                 break
             else:
@@ -260,7 +270,14 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after {call_text(ctx, last)} at "
                         f"{at(ctx, last, home)}, which has already applied the unclipped gradients; move the "
                         f"clipping between backward() and step()",
+                        fix=_move_fix(ctx, clip, last),
                     )
+
+
+def _move_fix(ctx: CheckContext, clip: Event, update: Event | None):
+    if update is None or update.kind != STEP:
+        return None
+    return move_clip_before_step(ctx.facts, clip, update)
 
 
 # -- GL103 ----------------------------------------------------------------------------------
@@ -271,6 +288,7 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
     "clip-scaled-gradients",
     Severity.ERROR,
     "Gradients scaled by a GradScaler are clipped without scaler.unscale_(optimizer) first.",
+    fixable=True,
 )
 def clip_scaled_gradients(ctx: CheckContext) -> Iterator[Finding]:
     return _unique(_clip_scaled_gradients(ctx))
@@ -303,8 +321,20 @@ def _clip_scaled_gradients(ctx: CheckContext) -> Iterator[Finding]:
                         f"{at(ctx, event, home)} multiplied by the loss scale{note}, so the threshold applies to scaled "
                         f"gradients and clips far too much or not at all; call `{text}.unscale_(optimizer)` "
                         f"after backward() and before the clipping",
+                        fix=_unscale_fix(ctx, clip, events),
                     )
                     break
+
+
+def _unscale_fix(ctx: CheckContext, clip: Event, events: list[Event]):
+    """The fix needs the scaler's `step(optimizer)` after the clip, to name the scaler and the optimizer."""
+    for event, _ in _scan(events, clip, forward=True, cyclic=False):
+        receiver = event.call.func.value if event.call is not None and type(event.call.func) is cst.Attribute else None
+        if event.kind == STEP and receiver is not None and ctx.facts.loops.object_kind(
+            receiver, event.site.scope, event.site.seq
+        ) == "scaler":
+            return unscale_before_clip(ctx.facts, clip, event)
+    return None
 
 
 def _scaler_note(ctx: CheckContext, scaler: cst.BaseExpression, event: Event) -> str | None:

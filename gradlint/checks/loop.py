@@ -17,6 +17,7 @@ from gradlint.facts.optimizers import Optimizer
 from gradlint.facts.recurrence import carried_states
 from gradlint.facts.values import Value, _arg, _keyword
 from gradlint.findings import Finding, Severity
+from gradlint.fix.builders import zero_grad_at_loop_top
 
 
 def torch_backward(event: Event) -> bool:
@@ -55,6 +56,7 @@ _CLEARS = re.compile(r"(zero|clear|reset)_?grad", re.IGNORECASE)
     "gradients-not-cleared",
     Severity.ERROR,
     "A training loop calls backward() and applies updates but never clears the gradients.",
+    fixable=True,
 )
 def gradients_not_cleared(ctx: CheckContext) -> Iterator[Finding]:
     loops = ctx.facts.loops
@@ -86,6 +88,7 @@ def gradients_not_cleared(ctx: CheckContext) -> Iterator[Finding]:
                 f"{ctx.where(loop)} never clears{note}: {call_text(ctx, backwards[0])} adds into `.grad`, so "
                 f"every step applies the sum of all earlier gradients; call `optimizer.zero_grad()` once per "
                 f"iteration (before backward() or after step())",
+                fix=zero_grad_at_loop_top(ctx.facts, loop, update) if update.kind == STEP else None,
             )
 
 

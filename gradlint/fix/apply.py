@@ -10,8 +10,6 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-import libcst as cst
-
 from gradlint.config import Settings
 from gradlint.findings import Edit, Finding
 
@@ -69,8 +67,9 @@ def fix_text(text: str, path: str, settings: Settings) -> tuple[str, int]:
             count += 1
         new_text, _ = apply_edits(text, taken)
         try:
-            cst.parse_module(new_text)
-        except cst.ParserSyntaxError:
+            # compile() also catches what a parser accepts but Python rejects (a repeated keyword).
+            compile(new_text, path, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
             break
         if new_text == text:
             break

@@ -133,6 +133,8 @@ def keras_clipnorm(facts: "FileFacts", compile_: "KerasCompile") -> Fix | None:
         qual = qualified_name(call.func, facts.scope_of_call(call)) or ""
         if not qual.startswith("keras.optimizers.") or any(a.star for a in call.args):
             return None
+        if any(a.keyword is not None and a.keyword.value in ("clipnorm", "clipvalue", "global_clipnorm") for a in call.args):
+            return None  # a clip setting that cannot clip is GL104's to report: the user must choose the value
         return Fix(f"add clipnorm={MAX_NORM} to the optimizer", (add_keyword(facts, call, f"clipnorm={MAX_NORM}"),))
     node = compile_.optimizer
     if type(node) is not cst.SimpleString:

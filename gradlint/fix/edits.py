@@ -90,8 +90,16 @@ def add_keyword(facts: "FileFacts", call: cst.Call, keyword: str) -> Edit:
     """Add `keyword` (e.g. "clipnorm=1.0") as the last argument of a call."""
     src = source_of(facts)
     if call.args:
-        _, _, end_line, end_column = facts.span(call.args[-1].value)
-        return Edit(src.offset(end_line, end_column), src.offset(end_line, end_column), f", {keyword}")
+        last = call.args[-1]
+        line, _, end_line, end_column = facts.span(last.value)
+        end = src.offset(end_line, end_column)
+        comma = src.text.find(",", end)
+        if isinstance(last.comma, cst.Comma) and comma >= 0 and facts.span(call)[0] != line:
+            # One argument per line with a trailing comma: add ours as a line of its own, alike.
+            first = src.line_text(line)
+            indent = first[: len(first) - len(first.lstrip(" \t"))]
+            return Edit(comma + 1, comma + 1, f"{src.newline}{indent}{keyword},")
+        return Edit(end, end, f", {keyword}")
     _, _, end_line, end_column = facts.span(call)
     closing = src.offset(end_line, end_column) - 1  # the `)`
     return Edit(closing, closing, keyword)

@@ -43,3 +43,18 @@ def test_page_use_instead_is_clean(code):
     for block in blocks:
         found = [f.code for f in lint_source(block, f"{code}_clean.py")]
         assert code not in found, f"{code} fires on its clean example:\n{block}"
+
+
+@pytest.mark.parametrize("rule", [r for r in all_rules() if r.check is not None], ids=lambda r: r.code)
+def test_page_fix_section_shows_the_fix_or_says_there_is_none(rule):
+    from gradlint.config import Settings
+    from gradlint.fix.apply import fix_text
+
+    shown = examples(rule.code, "Fix")
+    if rule.fixable:
+        [expected] = shown
+        first = examples(rule.code, "Example")[0]
+        assert fix_text(first, f"{rule.code}_example.py", Settings())[0] == expected
+    else:
+        assert shown == []
+        assert sections(rule.code)["Fix"].strip().startswith("None")
