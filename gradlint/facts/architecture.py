@@ -134,6 +134,7 @@ class ArchitectureFacts:
         self._anchors: dict[int, Stack] | None = None
         self._open: set[int] = set()
         self._imports = True
+        self._iterations: dict[int, Count] = {}
 
     # -- the stacks of the file --------------------------------------------------------------
 
@@ -202,13 +203,10 @@ class ArchitectureFacts:
         self._classes[info.name] = stack  # before recursing: a class that builds itself ends here
         forward_like = self._forward_scopes(info)
         for name, scope in info.methods.items():
-            method_times = self._method_times_of(scope, info)
             for site in scope.calls:
-                times = self.site_times(site)
-                total = Count()
-                total.add(times, 1)
-                total = _times(total, method_times)
-                self._add_call(stack, site.node, scope, site.seq, total)
+                # Lazy: reading loop bounds costs a value resolution, and most calls are not layers.
+                times = (lambda site=site, scope=scope: _times(self.site_times(site), self._method_times_of(scope, info)))
+                self._add_call(stack, site.node, scope, site.seq, times)
             if scope in forward_like and _has_residual(self.facts, scope, loose=True):
                 stack.residual = True
         for base in info.node.bases:
@@ -262,8 +260,16 @@ class ArchitectureFacts:
                 return facts.architecture.class_stack(info, imports=False)
         return None
 
-    def _add_call(self, stack: Stack, call: cst.Call, scope: Scope, before: int | None, times: Count) -> None:
+    def _add_call(self, stack: Stack, call: cst.Call, scope: Scope, before: int | None, times) -> None:
         qual = qualified_name(call.func, scope, before) or ""
+        if not (qual in LINEAR or qual.startswith(LOCAL + ".") or (qual and self._imports and qual.rsplit(".", 1)[-1][:1].isupper())):
+            if qual in NORMALIZATION or qual in FUNCTIONAL_NORMS:
+                stack.norm = True
+            elif qual in KERAS_ADD:
+                stack.residual = True
+            return
+        if callable(times):
+            times = times()
         if qual in LINEAR:
             stack.own.add(times)
             if stack.first_linear is None:
@@ -430,6 +436,12 @@ class ArchitectureFacts:
 
     def iterations(self, node: cst.CSTNode, scope: Scope) -> Count:
         """Iterations of a for-loop or comprehension, when they can be read."""
+        cached = self._iterations.get(id(node))
+        if cached is None:
+            cached = self._iterations[id(node)] = self._count_iterations(node, scope)
+        return cached
+
+    def _count_iterations(self, node: cst.CSTNode, scope: Scope) -> Count:
         if type(node) is cst.For:
             return self.length(node.iter, scope)
         comp = getattr(node, "for_in", None)
