@@ -1,6 +1,7 @@
 """Training driven by a framework: Keras compile/fit, Lightning Trainer, Hugging Face Trainer."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,8 +82,14 @@ class FrameworkFacts:
 
     # -- Keras -------------------------------------------------------------------------------
 
-    def keras_compiles(self) -> list[KerasCompile]:
-        if not any(s for s in self._sites(FIT_METHODS)):
+    def _needs(self, *words: str) -> bool:
+        """A cheap text gate: a file that never spells these words cannot hold the pattern."""
+        text = self.facts.source_text
+        return text is None or all(w in text for w in words)
+
+    @functools.cached_property
+    def _keras_compiles(self) -> list[KerasCompile]:
+        if not self._needs("compile") or not any(s for s in self._sites(FIT_METHODS)):
             return []
         fitted = self._fitted_receivers()
         result = []
@@ -135,7 +142,19 @@ class FrameworkFacts:
 
     # -- Lightning ---------------------------------------------------------------------------
 
+    def keras_compiles(self) -> list[KerasCompile]:
+        return self._keras_compiles
+
     def lightning_fits(self) -> list[LightningFit]:
+        return self._lightning_fits
+
+    def hf_trainings(self) -> list[HFTraining]:
+        return self._hf_trainings
+
+    @functools.cached_property
+    def _lightning_fits(self) -> list[LightningFit]:
+        if not self._needs("Trainer", "fit"):
+            return []
         result = []
         for site in self._sites({"fit"}):
             call = site.node
@@ -163,7 +182,10 @@ class FrameworkFacts:
 
     # -- Hugging Face ------------------------------------------------------------------------
 
-    def hf_trainings(self) -> list[HFTraining]:
+    @functools.cached_property
+    def _hf_trainings(self) -> list[HFTraining]:
+        if not self._needs("Trainer"):
+            return []
         result = []
         for site in self.facts.index.all_sites:
             call = site.node

@@ -55,15 +55,23 @@ class Cond:
     node: cst.CSTNode
 
 
-@dataclass(eq=False)
 class Ctx:
-    scope: "Scope"
-    loops: tuple[cst.CSTNode, ...] = ()
-    conds: tuple[Cond, ...] = ()
-    no_grad: bool = False
-    # Comprehensions and for-loops enclosing the point, innermost last (for layer counts).
-    repeats: tuple[cst.CSTNode, ...] = ()
-    stmt: cst.CSTNode | None = None
+    """Where a point of the code sits: its scope, and the loops, branches and blocks around it.
+
+    A plain class with slots rather than a dataclass: the walk makes one per block and statement,
+    and `dataclasses.replace` cost a tenth of the walk.
+    """
+
+    __slots__ = ("scope", "loops", "conds", "no_grad", "repeats", "stmt")
+
+    def __init__(self, scope: "Scope", loops=(), conds=(), no_grad=False, repeats=(), stmt=None) -> None:
+        self.scope = scope
+        self.loops: tuple[cst.CSTNode, ...] = loops
+        self.conds: tuple[Cond, ...] = conds
+        self.no_grad: bool = no_grad
+        # Comprehensions and for-loops enclosing the point, innermost last (for layer counts).
+        self.repeats: tuple[cst.CSTNode, ...] = repeats
+        self.stmt: cst.CSTNode | None = stmt
 
 
 @dataclass(eq=False)
@@ -101,6 +109,8 @@ class Scope:
     sites: list[Site] = field(default_factory=list)
     returns: list[cst.BaseExpression] = field(default_factory=list)
     params: list[cst.Param] = field(default_factory=list)
+    # qualified_name's answers for this scope, by (node id, point): rules ask the same ones often.
+    qualnames: dict[tuple[int, int | None], str | None] = field(default_factory=dict)
 
     def bind(self, binding: Binding) -> None:
         self.bindings.setdefault(binding.name, []).append(binding)
@@ -359,7 +369,10 @@ _COMP_TYPES = frozenset(_COMPREHENSIONS)
 
 
 def _with(ctx: Ctx, **changes) -> Ctx:
-    return dataclasses.replace(ctx, **changes)
+    new = Ctx(ctx.scope, ctx.loops, ctx.conds, ctx.no_grad, ctx.repeats, ctx.stmt)
+    for name, value in changes.items():
+        setattr(new, name, value)
+    return new
 
 
 def _enclosing_class(scope: Scope) -> ClassInfo | None:

@@ -381,6 +381,12 @@ class LoopFacts:
         """Training paths from every root: the module body and each function no local code calls."""
         if self._paths is not None:
             return self._paths
+        text = self.facts.source_text
+        if text is not None and "backward" not in text and "gradient" not in text:
+            # No backward pass can be on a path of a file that never names one (only calls into
+            # the same file are followed): skip building the paths.
+            self._paths = []
+            return self._paths
         called: set[int] = set()
         for function in self.facts.index.functions:
             for site in function.calls:

@@ -75,6 +75,16 @@ def qualified_name(node: cst.BaseExpression, scope: Scope, before: int | None = 
     Names bound by the file itself to a class or function give `<local>.Name`; names bound by
     assignment (shadowing an import) give None; unbound names are builtins and stay as written.
     """
+    key = (id(node), before)
+    cache = scope.qualnames
+    if key in cache:
+        return cache[key]
+    result = _qualified_name(node, scope, before)
+    cache[key] = result
+    return result
+
+
+def _qualified_name(node: cst.BaseExpression, scope: Scope, before: int | None) -> str | None:
     name = dotted(node)
     if name is None:
         return None

@@ -34,12 +34,20 @@ class Project:
             try:
                 text = path.read_text(encoding="utf-8")
                 module = cst.parse_module(text)
-            except (OSError, UnicodeDecodeError, cst.ParserSyntaxError):
+            except (OSError, UnicodeDecodeError, cst.ParserSyntaxError, RecursionError):
                 return None
             from gradlint.facts import FileFacts
 
-            self._facts[path] = FileFacts(str(path), module, self)
+            self._facts[path] = FileFacts(str(path), module, self, text)
         return self._facts[path]
+
+    def known(self, path: Path) -> "FileFacts | None":
+        """Facts already built for a file (as a neighbour of another), without parsing it."""
+        return self._facts.get(path.resolve())
+
+    def remember(self, path: Path, facts: "FileFacts") -> None:
+        """Keep a linted file's facts, so that a neighbour importing from it does not parse it again."""
+        self._facts[path.resolve()] = facts
 
     def find_class(self, qual: str, from_path: str) -> "tuple[FileFacts, ClassInfo] | None":
         if qual.split(".")[0] in THIRD_PARTY:
