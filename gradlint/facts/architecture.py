@@ -202,19 +202,62 @@ class ArchitectureFacts:
         stack = Stack(f"class {info.name}", info.node.name, info.scope, info, facts=self.facts)
         self._classes[info.name] = stack  # before recursing: a class that builds itself ends here
         forward_like = self._forward_scopes(info)
+        # Layers built on the two sides of an if/else are alternatives: the larger side counts.
+        branches: dict[int, dict[bool, Stack]] = {}
         for name, scope in info.methods.items():
             for site in scope.calls:
+                qual = qualified_name(site.node.func, scope, site.seq) or ""
+                if not self._relevant(qual):
+                    continue
+                branch = self._branch(site)
+                if branch is False:
+                    continue  # a branch that does not run with the defaults
+                target = stack
+                if branch is not None:
+                    sides = branches.setdefault(id(branch[0]), {})
+                    target = sides.get(branch[1])
+                    if target is None:
+                        target = sides[branch[1]] = Stack(stack.label, stack.node, scope, info, facts=self.facts)
                 # Lazy: reading loop bounds costs a value resolution, and most calls are not layers.
                 times = (lambda site=site, scope=scope: _times(self.site_times(site), self._method_times_of(scope, info)))
-                self._add_call(stack, site.node, scope, site.seq, times)
+                self._add_call(target, site.node, scope, site.seq, times)
             if scope in forward_like and _has_residual(self.facts, scope, loose=True):
                 stack.residual = True
-        for base in info.node.bases:
-            qual = qualified_name(base.value, info.outer) or ""
-            child = self._class_ref(qual)
-            if child is not None:
-                stack.children.append((child, Count(1)))
+        for sides in branches.values():
+            best = max(sides.values(), key=lambda b: b.linear().n)
+            stack.own.add(best.own)
+            stack.children.extend(best.children)
+            if stack.first_linear is None:
+                stack.first_linear = best.first_linear
+            stack.norm = stack.norm or any(b.norm for b in sides.values())
+            stack.residual = stack.residual or any(b.residual for b in sides.values())
+        # A base class's layers are ours only when we do not build our own in __init__ (an overriding
+        # __init__ may skip the base's, or replace its attributes).
+        if "__init__" not in info.methods:
+            for base in info.node.bases:
+                qual = qualified_name(base.value, info.outer) or ""
+                child = self._class_ref(qual)
+                if child is not None:
+                    stack.children.append((child, Count(1)))
         return stack
+
+    def _relevant(self, qual: str) -> bool:
+        return bool(qual) and (
+            qual in LINEAR or qual in NORMALIZATION or qual in FUNCTIONAL_NORMS or qual in KERAS_ADD
+            or qual.startswith(LOCAL + ".") or (self._imports and qual.rsplit(".", 1)[-1][:1].isupper())
+        )
+
+    def _branch(self, site: Site):
+        """The outermost if/else side a call is on: (if node, side); None when on no side; False when dead."""
+        for cond in site.ctx.conds:
+            truth = self.facts.values.truth(cond.test, site.scope)
+            if truth is not None and truth != cond.holds:
+                return False
+        if site.ctx.conds:
+            cond = site.ctx.conds[0]
+            if self.facts.values.truth(cond.test, site.scope) is None:
+                return (cond.node, cond.holds)
+        return None
 
     def _forward_scopes(self, info: ClassInfo) -> list[Scope]:
         scopes = [s for n, s in info.methods.items() if n in FORWARD_METHODS or "forward" in n]
@@ -482,6 +525,9 @@ class ArchitectureFacts:
         if t in (cst.List, cst.Tuple):
             if any(type(e) is cst.StarredElement for e in expr.elements):
                 return Count(0, True)
+            if expr.elements and all(type(e.value) in (cst.SimpleString, cst.ConcatenatedString) for e in expr.elements):
+                # A loop over names ("input", "forget", ...) builds parallel branches: width, not depth.
+                return Count(1)
             return Count(len(expr.elements))
         if t is cst.Subscript and len(expr.slice) == 1 and type(expr.slice[0].slice) is cst.Slice:
             inner = self.value(expr.value, scope)

@@ -137,7 +137,11 @@ class InitFacts:
             grad = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "requires_grad"), None)
             if grad is None or not (type(grad) is cst.Name and grad.value == "True"):
                 return None
-            return stmt.targets[0].target
+            target = stmt.targets[0].target
+            # A tensor with requires_grad is a weight only if something updates it (tests draw inputs so).
+            if type(target) is not cst.Name or not self._updated(target.value):
+                return None
+            return target
         if type(value) is cst.Call and len(value.args) >= 1 and value.args[0].value is call:
             qual = qualified_name(value.func, site.scope, site.seq) or ""
             if qual in PARAMETER:
@@ -196,6 +200,30 @@ class InitFacts:
         kinds = sorted({l.short for l in chosen})
         init.covers = f"the {total.n} {'/'.join(kinds)} layers of {_label(owner)}" if chosen else ""
         return init
+
+    def _updated(self, name: str) -> bool:
+        """Whether an optimizer is built over `name` or a manual update writes it from a gradient."""
+        from gradlint.facts.loops import _mentions_grad
+
+        for site in self.facts.index.all_sites:
+            node = site.node
+            if type(node) is cst.Call:
+                if self.facts.optimizers.from_call(node, site) is not None and any(
+                    _mentions_name(a.value, name) for a in node.args
+                ):
+                    return True
+                func = node.func
+                if (
+                    type(func) is cst.Attribute and func.attr.value in ("sub_", "add_", "copy_")
+                    and (dotted(func.value) or "").split(".")[0] == name
+                    and any(_mentions_grad(a.value) for a in node.args)
+                ):
+                    return True
+            elif type(node) in (cst.AugAssign, cst.Assign):
+                targets = [node.target] if type(node) is cst.AugAssign else [t.target for t in node.targets]
+                if any((dotted(t) or "").split(".")[0] == name for t in targets) and _mentions_grad(node.value):
+                    return True
+        return False
 
     def _is_weight(self, parts: list[str], scope: Scope, site: Site) -> bool:
         """A weight: `.weight`/`.kernel` attributes, a parameter, or a loop variable over parameters."""
@@ -305,6 +333,23 @@ class InitFacts:
         if model is None:
             return None
         return (model.info or model.node), model.layers
+
+
+def _mentions_name(node: cst.CSTNode, name: str) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        t = type(current)
+        if t is cst.Name:
+            if current.value == name:
+                return True
+        elif t in (cst.List, cst.Tuple, cst.Set):
+            stack.extend(e.value for e in current.elements)
+        elif t is cst.BinaryOperation:
+            stack.extend((current.left, current.right))
+        elif t is cst.Call:
+            stack.extend(a.value for a in current.args)
+    return False
 
 
 def _keyword_true(call: cst.Call, keyword: str) -> bool:
