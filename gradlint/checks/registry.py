@@ -1,7 +1,7 @@
 """The rule registry: every rule's code, name, severity and check function."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from gradlint.findings import Severity

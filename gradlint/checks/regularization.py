@@ -10,7 +10,7 @@ from gradlint.checks.registry import register
 from gradlint.facts.loops import MANUAL_STEP, STEP, trained_models
 from gradlint.facts.models import Model
 from gradlint.facts.optimizers import Optimizer
-from gradlint.facts.values import Value, _keyword
+from gradlint.facts.values import _keyword
 from gradlint.findings import Finding, Severity
 
 FIX = "pass `weight_decay=1e-4` to the optimizer (or use AdamW), or add an L2 term over the parameters to the loss"

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from gradlint.facts.loops import LoopFacts
     from gradlint.facts.models import ModelFacts
     from gradlint.facts.optimizers import OptimizerFacts
-    from gradlint.facts.optimizers import OptimizerFacts
     from gradlint.facts.project import Project
     from gradlint.facts.values import Resolver
 

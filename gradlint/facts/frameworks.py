@@ -9,7 +9,7 @@ import libcst as cst
 
 from gradlint.facts.index import Scope, Site, dotted
 from gradlint.facts.models import Model
-from gradlint.facts.names import lookup, qualified_name
+from gradlint.facts.names import qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 
 if TYPE_CHECKING:

@@ -199,7 +199,7 @@ class ModuleIndex:
             no_grad = ctx.no_grad
             for item in node.items:
                 self._expr(item.item, ctx)
-                if _is_no_grad(item.item, ctx.scope, self):
+                if _is_no_grad(item.item):
                     no_grad = True
                 if item.asname is not None:
                     self._bind_target(item.asname.name, item.item, ctx, kind="with", source=node)
@@ -403,12 +403,9 @@ def dotted(node: cst.CSTNode) -> str | None:
     return ".".join(reversed(parts))
 
 
-_NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.enable_grad"})
-
-
-def _is_no_grad(item: cst.BaseExpression, scope: Scope, index: ModuleIndex) -> bool:
-    # Resolved later through names; here a cheap syntactic test on the last attribute suffices
-    # because `no_grad`/`inference_mode` are not names anything else uses.
+def _is_no_grad(item: cst.BaseExpression) -> bool:
+    # A syntactic test on the last attribute suffices: `no_grad`/`inference_mode` are not names
+    # anything else uses, and the walk has no qualified names yet.
     func = item.func if type(item) is cst.Call else item
     name = dotted(func) or ""
     return name.split(".")[-1] in ("no_grad", "inference_mode")

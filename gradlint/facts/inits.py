@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from gradlint.facts.architecture import Count, _times
+from gradlint.facts.architecture import Count
 from gradlint.facts.index import ClassInfo, Scope, Site, dotted
 from gradlint.facts.models import EMBEDDING, NORMALIZATION, Layer
-from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.facts.names import lookup, qualified_name
 from gradlint.facts.values import Value, _arg
 
 if TYPE_CHECKING:
@@ -291,7 +291,6 @@ class InitFacts:
 
     def _covered_layers(self, binding, site: Site) -> tuple[object, list[Layer]] | None:
         """The network a loop variable / init-function argument ranges over, and its layers."""
-        models = self.facts.models
         if binding.kind == "for":
             loop = binding.node
             it = loop.iter if type(loop) is cst.For else None
