@@ -240,3 +240,26 @@ def test_linter_never_writes_user_files_and_does_not_import_torch(tmp_path):
 def test_version():
     proc = subprocess.run([sys.executable, "-m", "gradlint", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("gradlint ")
+
+
+def test_rules_lists_the_catalog_with_enabled_and_autofix(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.gradlint]\nignore = ['GL302']\n")
+    result = CliRunner().invoke(app, ["rules"], catch_exceptions=False, env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    rows = {
+        cells[0]: cells
+        for line in result.stdout.splitlines()
+        if line.startswith("│ GL")
+        for cells in [[c.strip() for c in line.split("│")[1:-1]]]
+    }
+    assert set(rows) >= {"GL001", "GL101", "GL405"}
+    assert rows["GL101"][1:5] == ["rnn-without-clipping", "warning", "yes", "yes"]
+    assert rows["GL302"][3] == "no"  # disabled by the config
+    assert rows["GL301"][3] == "yes"
+
+
+def test_explain_renders_the_page_and_rejects_unknown_codes():
+    result = CliRunner().invoke(app, ["explain", "gl101"], catch_exceptions=False)
+    assert result.exit_code == 0 and "Why it matters" in result.stdout and "Pascanu" in result.stdout
+    result = CliRunner().invoke(app, ["explain", "GL999"], catch_exceptions=False)
+    assert result.exit_code == 2 and "no rule 'GL999'" in result.stderr
