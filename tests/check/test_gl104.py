@@ -15,16 +15,6 @@ def found(source: str) -> list:
     return [f for f in lint_source(source) if f.code == CODE]
 
 
-@pytest.mark.parametrize("script", sorted((FIXTURES / "flagged").glob("*.py")), ids=lambda p: p.stem)
-def test_flagged_fixture_is_reported_once(script):
-    assert [f.code for f in lint_paths([script]).findings].count(CODE) == 1
-
-
-@pytest.mark.parametrize("script", sorted((FIXTURES / "clean").glob("*.py")), ids=lambda p: p.stem)
-def test_clean_look_alike_is_silent(script):
-    assert CODE not in [f.code for f in lint_paths([script]).findings]
-
-
 def only(name: str):
     [finding] = [f for f in lint_paths([FIXTURES / "flagged" / name]).findings if f.code == CODE]
     return finding

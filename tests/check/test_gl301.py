@@ -7,17 +7,7 @@ import pytest
 
 from gradlint import lint_paths
 from gradlint.config import parse_table
-from rule_fixtures import STATIC, count, findings, fixtures
-
-
-@pytest.mark.parametrize("script", fixtures("GL301", "flagged"), ids=lambda p: p.stem)
-def test_flagged_fixture_is_reported_once(script):
-    assert count(script, "GL301") == 1
-
-
-@pytest.mark.parametrize("script", fixtures("GL301", "clean"), ids=lambda p: p.stem)
-def test_clean_look_alike_is_silent(script):
-    assert count(script, "GL301") == 0
+from rule_fixtures import STATIC, findings
 
 
 def test_depth_from_argparse_is_named_and_reported_at_the_class():

@@ -7,17 +7,7 @@ import pytest
 
 from gradlint import lint_paths
 from gradlint.config import parse_table
-from rule_fixtures import STATIC, count, findings, fixtures
-
-
-@pytest.mark.parametrize("script", fixtures("GL401", "flagged"), ids=lambda p: p.stem)
-def test_flagged_fixture_is_reported_once(script):
-    assert count(script, "GL401") == 1
-
-
-@pytest.mark.parametrize("script", fixtures("GL401", "clean"), ids=lambda p: p.stem)
-def test_clean_look_alike_is_silent(script):
-    assert count(script, "GL401") == 0
+from rule_fixtures import STATIC, findings
 
 
 def test_message_says_where_the_batch_size_came_from():
