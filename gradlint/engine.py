@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -259,12 +258,26 @@ def _run(todo: list[tuple[str, str]], settings: Settings, jobs: int | None) -> I
     workers = jobs or os.cpu_count() or 1
     # Batches keep the inter-process traffic low and bound the memory a batch's project holds;
     # files come sorted by folder, so a batch mostly holds the neighbours its files import from.
-    size = BATCH_MAX if workers <= 1 else max(1, min(BATCH_MAX, len(todo) // (workers * 4)))
+    size = BATCH_MAX if workers <= 1 else max(1, min(BATCH_MAX // 2, len(todo) // (workers * 8)))
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
     if workers <= 1 or len(todo) < POOL_MIN_FILES:
         return [result for batch in batches for result in _lint_batch(batch, settings)]
+    from concurrent.futures import ProcessPoolExecutor  # not imported for a run of a few files
+
+    # Largest batches first, so that no worker is left with a big one while the others idle.
+    batches.sort(key=_batch_bytes, reverse=True)
     results = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for batch in pool.map(_lint_batch, batches, [settings] * len(batches)):
             results.extend(batch)
     return results
+
+
+def _batch_bytes(batch: list[tuple[str, str]]) -> int:
+    total = 0
+    for path, _ in batch:
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            pass
+    return total

@@ -60,6 +60,9 @@ def main() -> None:
     args = parser.parse_args()
     from gradlint.source import discover, may_be_training_code
 
+    # An installed gradlint has bytecode (pip compiles it); an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE would recompile every module on every run and measure that instead.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "gradlint")], check=True)
     corpus = (args.corpus or default_corpus()).resolve()
     work = Path(tempfile.mkdtemp(prefix="gradlint-bench-"))
     tree = work / "corpus"
