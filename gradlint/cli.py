@@ -125,6 +125,8 @@ def check(
             fail(f"cannot write {output}: {exc.strerror or exc}")
     else:
         sys.stdout.write(text)
+    for error in result.internal_errors:
+        typer.echo(f"gradlint: error: {error}", err=True)
     if result.has_errors:
         raise typer.Exit(EXIT_USAGE)
     if fix and not quiet and fixed_files:

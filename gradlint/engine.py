@@ -33,11 +33,12 @@ BATCH_MAX = 64
 class LintResult:
     findings: list[Finding] = field(default_factory=list)
     files_checked: int = 0
+    internal_errors: list[str] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
-        """A file could not be read or parsed (exit code 2)."""
-        return any(f.code == "GL001" for f in self.findings)
+        """A file could not be read, parsed or checked (exit code 2)."""
+        return bool(self.internal_errors) or any(f.code == "GL001" for f in self.findings)
 
 
 def _syntax_finding(path: str, message: str, line: int, column: int) -> Finding:
@@ -112,22 +113,28 @@ def lint_source(text: str, path: str = "<string>", settings: Settings | None = N
     return sorted(check_unit(unit, settings or Settings(), Project()), key=Finding.sort_key)
 
 
-def _lint_file(path: str, display: str, settings: Settings, project: Project) -> tuple[list[Finding], list[tuple[str, str]]]:
-    """Lint one file; returns its findings and the neighbouring files (with hashes) they depend on."""
+def _lint_file(
+    path: str, display: str, settings: Settings, project: Project
+) -> tuple[list[Finding], list[tuple[str, str]], str | None]:
+    """Lint one file; returns its findings, the neighbouring files (with hashes) they depend on, and
+    a one-line description of an internal error, if gradlint itself failed on the file."""
     try:
         unit, _ = read_unit(Path(path), display)
     except SourceError as exc:
-        return [_syntax_finding(display, str(exc), exc.line, exc.column)], []
+        return [_syntax_finding(display, str(exc), exc.line, exc.column)], [], None
     if unit is None:
-        return [], []
-    findings = check_unit(unit, settings, project, Path(path))
+        return [], [], None
+    try:
+        findings = check_unit(unit, settings, project, Path(path))
+    except Exception as exc:  # a bug of ours must not stop the other files from being linted
+        return [], [], f"{display}: internal error, file not checked ({type(exc).__name__}: {exc}); please report it"
     deps = []
     for dep in sorted(project.used.get(str(Path(path).resolve()), ())):
         try:
             deps.append((str(dep), _digest(dep.read_bytes())))
         except OSError:
             pass
-    return findings, deps
+    return findings, deps, None
 
 
 def _lint_batch(batch: list[tuple[str, str]], settings: Settings):
@@ -243,8 +250,11 @@ def lint_paths(
                 continue
         todo.append((str(file), display))
     displays = dict(todo)
-    for path, findings, deps in _run(todo, settings, jobs):
+    for path, findings, deps, error in _run(todo, settings, jobs):
         result.findings.extend(findings)
+        if error is not None:
+            result.internal_errors.append(error)
+            continue  # never cached: the next run tries again
         if cache is not None:
             key = str(Path(path).resolve())
             cache.put(key, digests.get(key, ""), displays[path], findings, deps)

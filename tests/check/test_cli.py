@@ -263,3 +263,22 @@ def test_explain_renders_the_page_and_rejects_unknown_codes():
     assert result.exit_code == 0 and "Why it matters" in result.stdout and "Pascanu" in result.stdout
     result = CliRunner().invoke(app, ["explain", "GL999"], catch_exceptions=False)
     assert result.exit_code == 2 and "no rule 'GL999'" in result.stderr
+
+
+def test_an_internal_error_on_one_file_is_one_line_exit_2_and_the_rest_is_linted(tmp_path, monkeypatch):
+    from gradlint.checks.registry import RULES
+
+    def broken(ctx):
+        if ctx.facts.path.endswith("boom.py"):
+            raise ValueError("simulated bug")
+        return []
+
+    monkeypatch.setitem(RULES, "GL302", RULES["GL302"].__class__(**{**RULES["GL302"].__dict__, "check": broken}))
+    write(tmp_path / "boom.py", CLEAN)
+    write(tmp_path / "bad.py", FLAGGED)
+    code, out, err = run(tmp_path, ".", "--no-cache", "--jobs", "1")
+    assert code == 2
+    assert err.strip() == (
+        "gradlint: error: boom.py: internal error, file not checked (ValueError: simulated bug); please report it"
+    )
+    assert "bad.py:7:5: GL101" in out
