@@ -67,17 +67,12 @@ class StaticSection:
 
 
 def static_section(script: Path, result: ProbeResult) -> StaticSection:
-    """Lint the script and mark each finding. The linter is optional here: when it cannot run, say so."""
-    try:
-        from gradlint.engine import lint_paths
-    except ImportError as exc:
-        return StaticSection(False, f"the linter could not be imported ({exc})")
+    """Lint the script and mark each finding; when the linter fails, say so rather than lose the verdict."""
+    from gradlint.engine import lint_paths
+
     target = script.resolve()
     try:
-        linted = lint_paths([str(script)])
-        # lint_paths gives a LintResult (its .findings); a plain list of findings reads the same.
-        findings = getattr(linted, "findings", linted)
-        mine = [f for f in findings if Path(f.path).resolve() == target]
+        mine = [f for f in lint_paths([str(script)]).findings if Path(f.path).resolve() == target]
     except Exception as exc:  # a linter bug must not cost the user the probe's verdict
         return StaticSection(False, f"the linter failed: {type(exc).__name__}: {exc}")
     mine.sort(key=lambda f: (f.line, f.column, f.code))
