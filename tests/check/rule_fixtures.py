@@ -18,3 +18,9 @@ def count(path: Path, code: str) -> int:
 
 def findings(source: str, code: str, settings=None) -> list:
     return [f for f in lint_source(source, settings=settings) if f.code == code]
+
+
+def only(code: str, name: str):
+    """The one finding of `code` on the flagged fixture `name`."""
+    [finding] = [f for f in lint_paths([STATIC / code / "flagged" / name]).findings if f.code == code]
+    return finding

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from gradlint import lint_source
 from gradlint.cli import app
 from gradlint.config import Settings
-from gradlint.fix.apply import apply_edits, fix_text
 from gradlint.findings import Edit
+from gradlint.fix.apply import apply_edits, fix_text
 
 REPO = Path(__file__).resolve().parents[2]
 FIX_CASES = sorted((REPO / "fixtures" / "fix").glob("*.py"))

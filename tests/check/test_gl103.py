@@ -1,23 +1,19 @@
 """GL103 clip-scaled-gradients on the fixtures and on inline look-alikes."""
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import pytest
-
-from gradlint import lint_paths, lint_source
+from rule_fixtures import findings
+from rule_fixtures import only as only_fixture
 
 CODE = "GL103"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "static" / CODE
 
 
-def found(source: str) -> list:
-    return [f for f in lint_source(source) if f.code == CODE]
+found = partial(findings, code=CODE)
 
 
-def only(name: str):
-    [finding] = [f for f in lint_paths([FIXTURES / "flagged" / name]).findings if f.code == CODE]
-    return finding
+only = partial(only_fixture, CODE)
 
 
 def test_message_names_the_scale_and_the_fix():

@@ -1,23 +1,21 @@
 """GL104 ineffective-clip-threshold on the fixtures and on inline look-alikes."""
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import pytest
+from rule_fixtures import findings
+from rule_fixtures import only as only_fixture
 
-from gradlint import lint_paths, lint_source
+from gradlint import lint_source
 
 CODE = "GL104"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "static" / CODE
 
 
-def found(source: str) -> list:
-    return [f for f in lint_source(source) if f.code == CODE]
+found = partial(findings, code=CODE)
 
 
-def only(name: str):
-    [finding] = [f for f in lint_paths([FIXTURES / "flagged" / name]).findings if f.code == CODE]
-    return finding
+only = partial(only_fixture, CODE)
 
 
 def test_message_says_where_the_value_came_from():
@@ -79,7 +77,7 @@ def test_torch_thresholds(setup, clip, flagged):
 
 
 def test_option_changes_the_limit():
-    from gradlint.config import Settings, DEFAULT_OPTIONS
+    from gradlint.config import DEFAULT_OPTIONS, Settings
 
     source = CLIP.format(setup="", clip="torch.nn.utils.clip_grad_norm_(model.parameters(), 50.0)")
     settings = Settings(options={**DEFAULT_OPTIONS, "clip-threshold-max": 10.0})

@@ -4,10 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from gradlint.config import parse_table
 from rule_fixtures import findings, fixtures
 
+from gradlint.config import parse_table
 
 TORCH = """
 import torch

@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rule_fixtures import STATIC, findings
 
 from gradlint import lint_paths
 from gradlint.config import parse_table
-from rule_fixtures import STATIC, findings
 
 
 def test_depth_from_argparse_is_named_and_reported_at_the_class():

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import pytest
-
 from rule_fixtures import findings
-
 
 LOOP = """
 import torch

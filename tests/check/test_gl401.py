@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rule_fixtures import STATIC, findings
 
 from gradlint import lint_paths
 from gradlint.config import parse_table
-from rule_fixtures import STATIC, findings
 
 
 def test_message_says_where_the_batch_size_came_from():

@@ -1,23 +1,19 @@
 """GL402 gradients-not-cleared on the fixtures and on inline look-alikes."""
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 
 import pytest
-
-from gradlint import lint_paths, lint_source
+from rule_fixtures import findings
+from rule_fixtures import only as only_fixture
 
 CODE = "GL402"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "static" / CODE
 
 
-def found(source: str, **kwargs) -> list:
-    return [f for f in lint_source(source, **kwargs) if f.code == CODE]
+found = partial(findings, code=CODE)
 
 
-def only(name: str):
-    [finding] = [f for f in lint_paths([FIXTURES / "flagged" / name]).findings if f.code == CODE]
-    return finding
+only = partial(only_fixture, CODE)
 
 
 def test_reported_at_the_step_with_the_loop():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from rule_fixtures import STATIC, count
 
 # Scripts reported more than once: GL303 reports every oversized init call of a network.
