@@ -64,9 +64,12 @@ class Settings:
             result.add(code)
         return frozenset(result)
 
-    def fingerprint(self, enabled: frozenset[str]) -> str:
-        """What of the settings changes a file's findings: its enabled codes and the rule options."""
-        data = json.dumps([sorted(enabled), sorted(self.options.items())], default=str)
+    def cache_key(self) -> str:
+        """What of the settings can change a file's findings: the code selection and the rule options."""
+        data = json.dumps(
+            [self.select, self.ignore, self.extend_select, self.per_file_ignores, sorted(self.options.items())],
+            default=str,
+        )
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 

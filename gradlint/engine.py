@@ -159,10 +159,7 @@ class Cache:
 
     def __init__(self, root: Path, settings: Settings) -> None:
         self.folder = root / CACHE_DIR
-        key = hashlib.sha256(
-            json.dumps([__version__, settings.fingerprint(frozenset(RULES)), sorted(map(list, settings.per_file_ignores)), settings.select, settings.ignore, settings.extend_select]).encode()
-        ).hexdigest()[:16]
-        self.file = self.folder / f"findings-{key}.json"
+        self.file = self.folder / f"findings-{__version__}-{settings.cache_key()}.json"
         self.entries: dict[str, dict] = {}
         self.changed = False
         try:
@@ -217,10 +214,6 @@ def _finding_from_dict(d: dict) -> Finding:
     )
 
 
-def _display(path: Path) -> str:
-    return str(path)
-
-
 def lint_paths(
     paths: Sequence[str | Path],
     settings: Settings | None = None,
@@ -236,7 +229,7 @@ def lint_paths(
     todo: list[tuple[str, str]] = []
     digests: dict[str, str] = {}
     for file in files:
-        display = _display(file)
+        display = str(file)
         if cache is not None:
             key = str(file.resolve())
             try:
