@@ -11,7 +11,7 @@ from gradlint.checks.clipping import at, call_text, loop_home, path_clipping
 from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
 from gradlint.facts.index import Scope, dotted
-from gradlint.facts.loops import BACKWARD, MANUAL_STEP, STEP, ZERO_GRAD, Event, TrainingPath
+from gradlint.facts.loops import BACKWARD, CLIP, MANUAL_STEP, STEP, ZERO_GRAD, Event, TrainingPath
 from gradlint.facts.names import lookup, qualified_name
 from gradlint.facts.optimizers import Optimizer
 from gradlint.facts.recurrence import carried_states
@@ -384,10 +384,14 @@ def high_learning_rate(ctx: CheckContext) -> Iterator[Finding]:
         optimizer = facts.optimizers.from_call(compile_.optimizer_call)
         if optimizer is not None and id(optimizer.call) not in verdicts:
             verdicts[id(optimizer.call)] = (optimizer, False)
+    lightning = set()
+    for optimizer in _lightning_optimizers(ctx):
+        verdicts.setdefault(id(optimizer.call), (optimizer, False))
+        lightning.add(id(optimizer.call))
     for optimizer, guarded in verdicts.values():
         if guarded:
             continue
-        finding = _optimizer_finding(ctx, optimizer)
+        finding = _optimizer_finding(ctx, optimizer, lightning=id(optimizer.call) in lightning)
         if finding is not None:
             yield finding
     limit = float(ctx.option("max-sgd-lr"))
@@ -403,7 +407,26 @@ def high_learning_rate(ctx: CheckContext) -> Iterator[Finding]:
             )
 
 
-def _optimizer_finding(ctx: CheckContext, optimizer: Optimizer) -> Finding | None:
+def _lightning_optimizers(ctx: CheckContext) -> Iterator[Optimizer]:
+    """Optimizers a LightningModule of this file builds in `configure_optimizers`, fitted by a Trainer
+    that does not clip (`gradient_clip_val` unset or 0), in a module that does not clip by hand."""
+    facts = ctx.facts
+    for fit in facts.frameworks.lightning_fits():
+        info = fit.model.info if fit.model is not None else None
+        if fit.clipping.clips is not False or info is None or facts.index.classes.get(info.name) is not info:
+            continue
+        if any(e.kind == CLIP for scope in info.methods.values() for e in facts.loops.events(scope)):
+            continue
+        method = facts.method(info, "configure_optimizers")
+        if method is None:
+            continue
+        for site in method.calls:
+            optimizer = facts.optimizers.from_call(site.node, site)
+            if optimizer is not None:
+                yield optimizer
+
+
+def _optimizer_finding(ctx: CheckContext, optimizer: Optimizer, *, lightning: bool = False) -> Finding | None:
     lr = optimizer.lr
     if lr is None or not isinstance(lr.value, (int, float)) or isinstance(lr.value, bool):
         return None
@@ -417,9 +440,12 @@ def _optimizer_finding(ctx: CheckContext, optimizer: Optimizer) -> Finding | Non
     if lr.value < limit or _lr_set_by_scheduler(ctx, optimizer):
         return None
     kind = "non-adaptive" if optimizer.family == "plain" else "adaptive"
-    fix = "add `clipnorm=1.0` to the optimizer" if optimizer.keras else (
-        "clip between backward() and step() (`torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)`)"
-    )
+    if optimizer.keras:
+        fix = "add `clipnorm=1.0` to the optimizer"
+    elif lightning:
+        fix = "pass `gradient_clip_val=1.0` to the Trainer"
+    else:
+        fix = "clip between backward() and step() (`torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)`)"
     return ctx.finding(
         "GL405",
         optimizer.call,

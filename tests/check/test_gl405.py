@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from rule_fixtures import findings
+from rule_fixtures import STATIC, findings
 from rule_fixtures import only as only_fixture
 
 CODE = "GL405"
@@ -142,3 +142,16 @@ for x in data:
 """
     assert found(source) == []
     assert len(found(source.replace("default=0.25", "default=0"))) == 1
+
+
+def test_lightning_optimizer_is_judged_with_the_trainers_clipping():
+    [finding] = found((STATIC / "GL405" / "flagged" / "lightning_high_sgd_lr.py").read_text())
+    assert "learning rate 5 from constant LR at line 5" in finding.message
+    assert "pass `gradient_clip_val=1.0` to the Trainer" in finding.message
+    clipping_by_hand = (STATIC / "GL405" / "flagged" / "lightning_high_sgd_lr.py").read_text().replace(
+        "    def configure_optimizers(self):",
+        "    def on_before_optimizer_step(self, optimizer):\n"
+        "        torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)\n\n"
+        "    def configure_optimizers(self):",
+    )
+    assert found(clipping_by_hand) == []
