@@ -16,23 +16,18 @@ from gradlint.findings import Edit, Finding
 MAX_ROUNDS = 10  # fixes can enable others (a moved clip, then its unscale); stop well before a loop
 
 
-def apply_edits(text: str, edits: list[Edit]) -> tuple[str, int]:
-    """Apply non-overlapping edits (duplicates once); returns the text and how many edits applied."""
-    unique = sorted(set(edits), key=lambda e: (e.start, e.end, e.text))
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    """Apply non-overlapping edits (a duplicate once; an edit overlapping one already taken is skipped)."""
     out = []
     position = 0
-    applied = 0
-    last_end = -1
-    for edit in unique:
-        if edit.start < last_end:
-            continue  # overlaps an edit already taken: the next round re-lints and retries it
+    for edit in sorted(set(edits), key=lambda e: (e.start, e.end, e.text)):
+        if edit.start < position:
+            continue  # the next round re-lints and retries it
         out.append(text[position : edit.start])
         out.append(edit.text)
         position = edit.end
-        last_end = edit.end
-        applied += 1
     out.append(text[position:])
-    return "".join(out), applied
+    return "".join(out)
 
 
 def _fix_groups(findings: list[Finding]) -> list[list[Edit]]:
@@ -65,7 +60,7 @@ def fix_text(text: str, path: str, settings: Settings) -> tuple[str, int]:
             taken.extend(e for e in edits if e not in taken)
             occupied.extend(spans)
             count += 1
-        new_text, _ = apply_edits(text, taken)
+        new_text = apply_edits(text, taken)
         try:
             # compile() also catches what a parser accepts but Python rejects (a repeated keyword).
             compile(new_text, path, "exec", dont_inherit=True)
