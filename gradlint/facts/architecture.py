@@ -18,7 +18,7 @@ import libcst as cst
 
 from gradlint.facts.index import ClassInfo, Scope, Site
 from gradlint.facts.models import (
-    KERAS_MODEL, KERAS_SEQUENTIAL, LINEAR, NORMALIZATION,
+    KERAS_MODEL, KERAS_SEQUENTIAL, LINEAR, NORMALIZATION, iter_calls,
 )
 from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.values import Value
@@ -359,7 +359,7 @@ class ArchitectureFacts:
         nested: set[int] = set()
         for site, _ in anchors:
             for arg in site.node.args:
-                nested.update(id(c) for c in _calls_in(arg.value))
+                nested.update(id(c) for c in iter_calls(arg.value))
         stacks = []
         for site, qual in anchors:
             if id(site.node) in nested:
@@ -390,7 +390,7 @@ class ArchitectureFacts:
         if target is not None:
             exprs.extend(self._added_to(target, scope, ("add", "add_module", "append")))
         for expr in exprs:
-            for call in _calls_in(expr):
+            for call in iter_calls(expr):
                 inner = self.facts.site_of(call)
                 times = self.site_times(inner) if inner is not None else Count(1)
                 extra = list_times.get(id(call))
@@ -403,7 +403,7 @@ class ArchitectureFacts:
         for site, qual in anchors:
             if qual in SEQUENTIAL:
                 for arg in site.node.args:
-                    inside.update(id(c) for c in _calls_in(arg.value))
+                    inside.update(id(c) for c in iter_calls(arg.value))
         for site in scope.calls:
             if id(site.node) in inside:
                 continue
@@ -462,7 +462,7 @@ class ArchitectureFacts:
                     else (product.right, product.left)
                 )
                 times = _count_of(self.value(n_side, scope))
-                for call in _calls_in(seq_side):
+                for call in iter_calls(seq_side):
                     previous = result.get(id(call))
                     result[id(call)] = times if previous is None else _times(previous, times)
         self._list_times[id(scope)] = result
@@ -651,32 +651,6 @@ def _assigned_name(scope: Scope, site: Site) -> str | None:
         if type(target) is cst.Name:
             return target.value
     return None
-
-
-def _calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
-    """Calls in an expression, comprehensions and list products included (not inside lambdas)."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        t = type(current)
-        if t is cst.Call:
-            yield current
-            stack.append(current.func)
-            stack.extend(a.value for a in current.args)
-        elif t is cst.Attribute:
-            stack.append(current.value)
-        elif t in (cst.List, cst.Tuple, cst.Set):
-            stack.extend(e.value for e in current.elements)
-        elif t in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
-            stack.append(current.elt)
-        elif t is cst.BinaryOperation:
-            stack.extend((current.left, current.right))
-        elif t is cst.StarredElement:
-            stack.append(current.value)
-        elif t is cst.Dict:
-            stack.extend(e.value for e in current.elements if type(e) is cst.DictElement)
-        elif t is cst.IfExp:
-            stack.extend((current.body, current.orelse))
 
 
 def _products(node: cst.CSTNode) -> Iterator[cst.BinaryOperation]:

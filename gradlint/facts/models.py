@@ -87,24 +87,30 @@ class Model:
 
 
 def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
-    """Every call inside an expression (a small subtree: a constructor's arguments)."""
+    """Calls in an expression, comprehensions and list products included (not inside lambdas)."""
     stack = [node]
     while stack:
         current = stack.pop()
-        if type(current) is cst.Call:
+        t = type(current)
+        if t is cst.Call:
             yield current
             stack.append(current.func)
-            stack.extend(arg.value for arg in current.args)
-        elif type(current) is cst.Attribute:
+            stack.extend(a.value for a in current.args)
+        elif t is cst.Attribute:
             stack.append(current.value)
-        elif isinstance(current, (cst.List, cst.Tuple, cst.Set)):
+        elif t in (cst.List, cst.Tuple, cst.Set):
             stack.extend(e.value for e in current.elements)
-        elif isinstance(current, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+        elif t in (cst.ListComp, cst.GeneratorExp, cst.SetComp):
             stack.append(current.elt)
-        elif type(current) is cst.Dict:
-            stack.extend(e.value for e in current.elements)
-        elif type(current) is cst.StarredElement:
+        elif t is cst.BinaryOperation:
+            stack.extend((current.left, current.right))
+        elif t is cst.StarredElement:
             stack.append(current.value)
+        elif t is cst.Dict:
+            stack.extend(e.value for e in current.elements if type(e) is cst.DictElement)
+        elif t is cst.IfExp:
+            stack.extend((current.body, current.orelse))
+
 
 
 class ModelFacts:
