@@ -1,12 +1,15 @@
-"""Apply the fixes of findings to files: in memory, as a diff, or written back atomically."""
+"""Apply the fixes of findings to files: in memory, as a diff, or written back keeping the file as it was."""
 from __future__ import annotations
 
 import codecs
 import difflib
+import errno
 import io
 import os
+import stat
 import tempfile
 import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,16 +64,26 @@ def fix_text(text: str, path: str, settings: Settings) -> tuple[str, int]:
             occupied.extend(spans)
             count += 1
         new_text = apply_edits(text, taken)
-        try:
-            # compile() also catches what a parser accepts but Python rejects (a repeated keyword).
-            compile(new_text, path, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError):
+        # compile() also catches what a parser accepts but Python rejects (a repeated keyword).
+        if not compiles(new_text, path):
             break
         if new_text == text:
             break
         text = new_text
         total += count
     return text, total
+
+
+def compiles(text: str, path: str) -> bool:
+    """Whether Python compiles `text`; its warnings are about the user's code, not the fix, so they stay quiet."""
+    with warnings.catch_warnings():
+        # "ignore" also keeps PYTHONWARNINGS=error from turning a SyntaxWarning into a failed compile.
+        warnings.simplefilter("ignore")
+        try:
+            compile(text, path, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
+            return False
+    return True
 
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -103,25 +116,63 @@ class FileFix:
         )
 
     def write(self) -> None:
-        """Write atomically: a temporary file beside the original, its mode kept, then a rename."""
-        data = self.fixed.encode(self.encoding)
-        if self.bom:
-            data = codecs.BOM_UTF8 + data
-        mode = self.path.stat().st_mode
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        """Write the fixed text into the file, keeping its links, owner, group and mode.
+
+        A symlink's target is written. The new text goes to a temporary file that replaces the original in
+        one rename, unless that would lose something: a second hard link, or an owner or group the temporary
+        file cannot be given. Then the file is rewritten in place, as an editor would.
+        """
+        data = _encode(self.fixed, self.encoding, self.bom)
+        target = self.path.resolve(strict=True)
+        st = target.stat()
+        # A rename ignores the file's write bit, and os.access says yes to root: read the mode itself.
+        if not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+            raise PermissionError(errno.EACCES, "read-only file, not fixed")
+        if st.st_nlink > 1 or not _replace(target, data, st):
+            _rewrite(target, data)
+
+
+def _encode(text: str, encoding: str, bom: bool) -> bytes:
+    data = text.encode(encoding)
+    return codecs.BOM_UTF8 + data if bom else data
+
+
+def _replace(target: Path, data: bytes, st: os.stat_result) -> bool:
+    """Atomically replace `target` by `data` with its owner, group and mode; False when they cannot be kept."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError:
+        return False  # a folder we may not create files in; the file itself is writable
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(tmp, mode & 0o7777)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            # Only root may give a file away; anyone may "change" it to the owner and group it already has.
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except PermissionError:
+            return False
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        os.replace(tmp, target)
+        tmp = None
+        return True
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+
+
+def _rewrite(target: Path, data: bytes) -> None:
+    with open(target, "r+b") as out:
+        out.write(data)
+        out.truncate()
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def fix_file(path: Path, settings: Settings, display: str | None = None) -> FileFix | None:
-    """The fixed text of one .py file; None for files that cannot be fixed (notebooks, unreadable)."""
+    """The fixed text of one .py file; None for files that cannot be fixed (notebooks, unreadable, or in an
+    encoding that does not give back the same bytes)."""
     from gradlint.source import SourceError, decode_python, may_be_training_code
 
     if path.suffix != ".py":
@@ -137,5 +188,11 @@ def fix_file(path: Path, settings: Settings, display: str | None = None) -> File
     bom = data.startswith(codecs.BOM_UTF8)
     if encoding == "utf-8-sig":
         encoding = "utf-8"
+    try:
+        # unicode_escape turns a newline into a backslash and an n on the way back: the whole file would change.
+        if _encode(text, encoding, bom) != data:
+            return None
+    except (UnicodeEncodeError, LookupError):
+        return None
     fixed, count = fix_text(text, display or str(path), settings)
     return FileFix(path, text, fixed, count, encoding, bom)
