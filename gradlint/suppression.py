@@ -6,7 +6,19 @@ import re
 from gradlint.findings import Finding
 
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-DISABLE_FILE = re.compile(r"#\s*gradlint:\s*disable-file\s*=\s*(?P<codes>[A-Z0-9,\s]+)", re.IGNORECASE)
+# Only spaces and tabs inside the comment: a newline would let the next line's text pass for a code.
+DISABLE_FILE = re.compile(
+    r"#[ \t]*gradlint:[ \t]*disable-file[ \t]*=[ \t]*(?P<codes>[A-Z]+[0-9]*(?:[ \t]*,[ \t]*[A-Z]+[0-9]*)*)",
+    re.IGNORECASE,
+)
+# Only these end a line for Python and for the reported line numbers (str.splitlines also splits at \f, \x1c,
+# U+2028 ...).
+LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a file's text as Python numbers them, for `suppressed`."""
+    return LINE_END.split(text)
 
 
 def _codes(text: str) -> set[str]:
@@ -23,6 +35,7 @@ def file_disabled(text: str) -> set[str]:
 
 
 def suppressed(finding: Finding, lines: list[str], disabled: set[str]) -> bool:
+    """Whether a `disable-file` code or a `# noqa` on the finding's line silences it; `lines` from source_lines."""
     if finding.code in disabled or any(finding.code.startswith(p) for p in disabled):
         return True
     if finding.code == "GL001":
