@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import fnmatch
 import io
-import json
 import os
 import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+
+from gradlint.notebook import NotebookError, notebook_code
 
 SKIP_DIRS = frozenset(
     {
@@ -143,37 +144,6 @@ def _position_of_offset(data: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-MAGIC = re.compile(r"^\s*[%!?]|^\s*\w+\s*=\s*[%!]")
-
-
-def notebook_unit(path: str, data: bytes) -> SourceUnit:
-    """Join a notebook's code cells into one module, blanking IPython magics and shell lines."""
-    try:
-        nb = json.loads(data.decode("utf-8"))
-        cells = nb["cells"] if isinstance(nb, dict) else None
-        if not isinstance(cells, list):
-            raise ValueError("no 'cells' list")
-    except (UnicodeDecodeError, ValueError, KeyError) as exc:
-        raise SourceError(f"cannot read notebook: {exc}") from None
-    lines: list[str] = []
-    where: list[tuple[int, int]] = []
-    code_index = 0
-    for cell in cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        code_index += 1
-        source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else str(source)
-        cell_lines = text.splitlines()
-        if cell_lines and cell_lines[0].lstrip().startswith("%%"):
-            # A cell magic makes the whole cell non-Python (%%bash, %%time ...).
-            cell_lines = [""] * len(cell_lines)
-        for number, line in enumerate(cell_lines, start=1):
-            lines.append("" if MAGIC.match(line) else line)
-            where.append((code_index, number))
-    return SourceUnit(path, "\n".join(lines) + "\n", tuple(where))
-
-
 def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None, bytes]:
     """Read one file; returns (None, data) when it cannot be training code."""
     shown = display or str(path)
@@ -182,10 +152,13 @@ def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None
     except OSError as exc:
         raise SourceError(f"cannot read file: {exc.strerror or exc}") from None
     if path.suffix == ".ipynb":
-        unit = notebook_unit(shown, data)
-        if not may_be_training_code(unit.text.encode()):
+        try:
+            text, cell_lines = notebook_code(data)
+        except NotebookError as exc:
+            raise SourceError(f"cannot read notebook: {exc}") from None
+        if not may_be_training_code(text.encode()):
             return None, data
-        return unit, data
+        return SourceUnit(shown, text, cell_lines), data
     # Decode before the framework test so that a binary or mis-encoded .py file is reported,
     # not silently skipped.
     text = decode_python(data)
