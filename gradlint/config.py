@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "max-adaptive-lr": 0.1,
     "clip-threshold-max": 1000.0,
     "regularization-scope": "at-risk",
+    "parse-timeout": 10.0,
 }
+# Options that cannot change a file's findings, so a cached result stays good when they change.
+NOT_IN_CACHE_KEY = frozenset({"parse-timeout"})
 LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
 KNOWN_KEYS = frozenset(LIST_KEYS) | {"per-file-ignores", "fail-on"} | set(DEFAULT_OPTIONS)
 
@@ -66,8 +70,9 @@ class Settings:
 
     def cache_key(self) -> str:
         """What of the settings can change a file's findings: the code selection and the rule options."""
+        options = sorted((k, v) for k, v in self.options.items() if k not in NOT_IN_CACHE_KEY)
         data = json.dumps(
-            [self.select, self.ignore, self.extend_select, self.per_file_ignores, sorted(self.options.items())],
+            [self.select, self.ignore, self.extend_select, self.per_file_ignores, options],
             default=str,
         )
         return hashlib.sha256(data.encode()).hexdigest()[:16]
@@ -91,16 +96,20 @@ def find_config(start: Path) -> Path | None:
     current = start.resolve()
     for folder in [current, *current.parents]:
         own = folder / "gradlint.toml"
-        if own.is_file():
-            return own
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-                return pyproject  # reported by load_settings with the reason
-            if "gradlint" in data.get("tool", {}):
-                return pyproject
+        try:
+            if own.is_file():
+                return own
+            if not pyproject.is_file():
+                continue
+        except OSError:
+            continue  # a folder we may not look into
+        try:
+            tool = _tool_table(_read_toml(pyproject), pyproject)
+        except ConfigError:
+            return pyproject  # reported by load_settings with the reason
+        if "gradlint" in tool:
+            return pyproject
     return None
 
 
@@ -109,18 +118,33 @@ def load_settings(config: Path | None = None, start: Path | None = None) -> Sett
     path = config if config is not None else find_config(start or Path.cwd())
     if path is None:
         return Settings()
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    table = data.get("tool", {}).get("gradlint", {}) if path.name == "pyproject.toml" else data.get("tool", {}).get("gradlint", data)
+    data = _read_toml(path)
+    tool = _tool_table(data, path)
+    # gradlint.toml may hold the keys at its top level.
+    table = tool.get("gradlint", {}) if path.name == "pyproject.toml" else tool.get("gradlint", data)
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.gradlint] must be a table")
     return parse_table(table, path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+
+
+def _tool_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: 'tool' must be a table (got {type(tool).__name__})")
+    return tool
 
 
 def parse_table(table: dict[str, Any], path: Path) -> Settings:
@@ -166,9 +190,8 @@ def parse_table(table: dict[str, Any], path: Path) -> Settings:
         elif isinstance(default, int) and not isinstance(default, bool):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{where}: '{key}' must be a positive integer (got {value!r})")
-        else:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{where}: '{key}' must be a positive number (got {value!r})")
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{where}: '{key}' must be a positive finite number (got {value!r})")
         options[key] = value
     select = lists["select"] or ("GL",)
     return Settings(
