@@ -157,7 +157,7 @@ def _replace_commands(lines: list[str]) -> list[str]:
         tokens, complete = _logical_line(lines, start, indent)
         if complete and len(tokens) > 2 and tokens[-2].string == "?":
             last = tokens[-1].start[0]
-            if HELP_END.search("\n".join(lines[start : last + 1])):
+            if HELP_END.search(lines[last]):
                 out[start : last + 1] = [indent + "pass"] + [""] * (last - start)
                 start = last + 1
                 continue
