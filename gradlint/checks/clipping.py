@@ -11,24 +11,31 @@ from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
 from gradlint.facts.frameworks import Clipping
 from gradlint.facts.loops import (
-    BACKWARD, CLIP, CLIP_FUNCTIONS, MANUAL_STEP, SCALE, STEP, UNSCALE, Event, TrainingPath, exclusive,
-    optimizer_params, trained_models,
+    BACKWARD, CLIP, CLIP_FUNCTIONS, MANUAL_STEP, SCALE, STEP, UNSCALE, Event, TrainingPath, _parameter_owners,
+    exclusive, optimizer_params, trained_models,
 )
 from gradlint.facts.index import Scope, dotted
 from gradlint.facts.names import qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 from gradlint.facts.models import Layer, Model
-from gradlint.findings import Finding, Severity
-from gradlint.fix.builders import clip_before_step, keras_clipnorm, move_clip_before_step, unscale_before_clip
+from gradlint.findings import Finding, Fix, Severity
+from gradlint.fix.builders import (
+    NoFix, clip_before_steps, clip_params, keras_clipnorm, move_clip_before_step, stepped_optimizer,
+    unscale_before_clip,
+)
 
 
 
-def torch_fix(ctx: CheckContext, path: TrainingPath) -> str:
-    found = optimizer_params(ctx.facts.loops, path.updates[0], follow_names=False)
-    params = ctx.facts.code(found[0]).strip() if found is not None else "model.parameters()"
-    if "\n" in params:
-        params = "model.parameters()"
+def torch_fix(ctx: CheckContext, update: Event) -> str:
+    params = clip_params(ctx.facts, update) or "model.parameters()"
     return f"add `torch.nn.utils.clip_grad_norm_({params}, max_norm=1.0)` between backward() and step()"
+
+
+def offered(message: str, built: Fix | NoFix | None) -> tuple[str, Fix | None]:
+    """The message, saying why when there is no fix, and the fix."""
+    if isinstance(built, NoFix):
+        return f"{message} (no automatic fix: {built.reason})", None
+    return message, built
 
 
 def describe_layer(ctx: CheckContext, layer: Layer) -> str:
@@ -58,6 +65,65 @@ def path_clipping(ctx: CheckContext, path: TrainingPath) -> tuple[bool, str]:
     return False, ""
 
 
+def update_models(ctx: CheckContext, update: Event) -> list[Model]:
+    """The models whose parameters an update's optimizer was built with (empty when unreadable)."""
+    found = optimizer_params(ctx.facts.loops, update)
+    if found is None:
+        return []
+    params, scope = found
+    models = (ctx.facts.models.model_of(owner, scope) for owner in _parameter_owners(params))
+    return [m for m in models if m is not None]
+
+
+def _param_owner(ctx: CheckContext, expr: cst.BaseExpression | None, scope: Scope) -> cst.CSTNode | None:
+    """The call that built `model` in `model.parameters()`, or the optimizer in `opt.param_groups`."""
+    if expr is None:
+        return None
+    node = expr
+    if type(node) is cst.ListComp:
+        node = node.for_in.inner_for_in.iter if node.for_in.inner_for_in is not None else node.for_in.iter
+    if type(node) is cst.Call and type(node.func) is cst.Attribute and node.func.attr.value == "parameters":
+        node = node.func.value
+    elif type(node) is cst.Subscript:
+        node = node.value  # `group["params"]` reads `opt.param_groups`
+    if type(node) is cst.Attribute and node.attr.value == "param_groups":
+        node = node.value
+    if type(node) is not cst.Name:
+        return None
+    return ctx.facts.loops.constructor(node, scope, None)
+
+
+def _covers(ctx: CheckContext, clip: Event, update: Event, several: bool) -> bool:
+    """Whether a clip limits the gradients an update applies: in the same pass, and, where several
+    optimizers step, over that optimizer's parameters (or parameters that cannot be told apart)."""
+    if exclusive(clip, update):
+        return False
+    if not several or clip.call is None or not clip.call.args:
+        return True
+    clipped = _param_owner(ctx, clip.call.args[0].value, clip.site.scope)
+    optimizer = stepped_optimizer(ctx.facts, update)
+    if clipped is None or optimizer is None:
+        return True
+    if clipped is ctx.facts.loops.constructor(optimizer, update.site.scope, update.site.seq):
+        return True
+    if ctx.facts.optimizers.from_call(clipped) is not None:
+        return False  # another optimizer's parameters
+    found = optimizer_params(ctx.facts.loops, update, follow_names=False)
+    stepped = _param_owner(ctx, *found) if found is not None else None
+    if stepped is None:
+        return True
+    # Separately built models: the clip covers the other only if one was built from the other.
+    return clipped is stepped or _mentions(ctx, clipped, stepped) or _mentions(ctx, stepped, clipped)
+
+
+def _mentions(ctx: CheckContext, outer: cst.Call, inner: cst.Call) -> bool:
+    """Whether `outer` was built with `inner` as an argument (a model wrapping a submodule)."""
+    scope = ctx.facts.scope_of_call(outer)
+    return any(
+        type(a.value) is cst.Name and ctx.facts.loops.constructor(a.value, scope, None) is inner for a in outer.args
+    )
+
+
 @register(
     "GL101",
     "rnn-without-clipping",
@@ -72,17 +138,29 @@ def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
         if found is None:
             continue
         clipped, note = path_clipping(ctx, path)
-        if clipped:
+        clips = [c for c in path.of(CLIP) if facts.loops.holds(c) is not False]
+        several = len({facts.code(o).strip() for u in path.updates if (o := stepped_optimizer(facts, u)) is not None}) > 1
+        unclipped = [
+            u for u in path.updates
+            if _recurrent(update_models(ctx, u) or [found[0]]) and not any(_covers(ctx, c, u, several) for c in clips)
+        ]
+        if not unclipped:
             continue
-        model, layer = found
-        step = path.updates[0]
-        yield ctx.finding(
-            "GL101",
-            step.node,
+        model, layer = _recurrent(update_models(ctx, unclipped[0])) or found
+        step = unclipped[0]
+        if note:
+            built = NoFix("the clipping is there but off by default: change the default instead")
+        elif clips:
+            note = f"; the clipping at {ctx.where(clips[0].node)} does not reach {call_text(ctx, step)} at {ctx.where(step.node)}"
+            built = clip_before_steps(facts, path, unclipped)
+        else:
+            built = clip_before_steps(facts, path, unclipped)
+        message, fix = offered(
             f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping"
-            f"{note}: recurrent nets are prone to exploding gradients; {torch_fix(ctx, path)}",
-            fix=clip_before_step(facts, path, step) if step.kind == STEP and not note else None,
+            f"{note}: recurrent nets are prone to exploding gradients; {torch_fix(ctx, step)}",
+            built,
         )
+        yield ctx.finding("GL101", step.node, message, fix=fix)
     for compile_ in facts.frameworks.keras_compiles():
         yield from _framework_finding(
             ctx, compile_.model, compile_.clipping, compile_.site.node, keras=True,
@@ -241,43 +319,46 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                         (e for e, _ in _scan(events, event, True, False) if e.kind in (STEP, MANUAL_STEP)), None
                     )
                     then = f" that {call_text(ctx, update)} at {ctx.where(update.node)} applies" if update else ""
-                    yield ctx.finding(
-                        "GL102",
-                        clip.node,
+                    yield _moved(
+                        ctx,
+                        clip,
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs before {call_text(ctx, event)} at "
                         f"{at(ctx, event, home)} in the same iteration, so it clips stale gradients and never limits "
                         f"the ones{then}; move the clipping between backward() and step()",
-                        fix=_move_fix(ctx, clip, update),
+                        update,
                     )
                 else:
                     last = updates_before[0] if updates_before else None
                     after = f" {call_text(ctx, last)} at {at(ctx, last, home)}" if last else " the update"
-                    yield ctx.finding(
-                        "GL102",
-                        clip.node,
+                    yield _moved(
+                        ctx,
+                        clip,
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after{after}, which has already "
                         f"applied the unclipped gradients (and the next backward() starts afresh); move the "
                         f"clipping between backward() and step()",
-                        fix=_move_fix(ctx, clip, last),
+                        last,
                     )
                 break
             else:
                 if loop is None and updates_before:
                     last = updates_before[0]
-                    yield ctx.finding(
-                        "GL102",
-                        clip.node,
+                    yield _moved(
+                        ctx,
+                        clip,
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after {call_text(ctx, last)} at "
                         f"{at(ctx, last, home)}, which has already applied the unclipped gradients; move the "
                         f"clipping between backward() and step()",
-                        fix=_move_fix(ctx, clip, last),
+                        last,
                     )
 
 
-def _move_fix(ctx: CheckContext, clip: Event, update: Event | None):
+def _moved(ctx: CheckContext, clip: Event, message: str, update: Event | None) -> Finding:
     if update is None or update.kind != STEP:
-        return None
-    return move_clip_before_step(ctx.facts, clip, update)
+        built = NoFix("no optimizer step follows in the iteration to move it before")
+    else:
+        built = move_clip_before_step(ctx.facts, clip, update)
+    message, fix = offered(message, built)
+    return ctx.finding("GL102", clip.node, message, fix=fix)
 
 
 # -- GL103 ----------------------------------------------------------------------------------
@@ -314,27 +395,15 @@ def _clip_scaled_gradients(ctx: CheckContext) -> Iterator[Finding]:
                     if note is None:
                         break
                     text = ctx.facts.code(scaler).strip()
-                    yield ctx.finding(
-                        "GL103",
-                        clip.node,
+                    message, fix = offered(
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} clips gradients that `{text}.scale(...)` at "
                         f"{at(ctx, event, home)} multiplied by the loss scale{note}, so the threshold applies to scaled "
                         f"gradients and clips far too much or not at all; call `{text}.unscale_(optimizer)` "
                         f"after backward() and before the clipping",
-                        fix=_unscale_fix(ctx, clip, events),
+                        unscale_before_clip(ctx.facts, path, clip),
                     )
+                    yield ctx.finding("GL103", clip.node, message, fix=fix)
                     break
-
-
-def _unscale_fix(ctx: CheckContext, clip: Event, events: list[Event]):
-    """The fix needs the scaler's `step(optimizer)` after the clip, to name the scaler and the optimizer."""
-    for event, _ in _scan(events, clip, forward=True, cyclic=False):
-        receiver = event.call.func.value if event.call is not None and type(event.call.func) is cst.Attribute else None
-        if event.kind == STEP and receiver is not None and ctx.facts.loops.object_kind(
-            receiver, event.site.scope, event.site.seq
-        ) == "scaler":
-            return unscale_before_clip(ctx.facts, clip, event)
-    return None
 
 
 def _scaler_note(ctx: CheckContext, scaler: cst.BaseExpression, event: Event) -> str | None:

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradlint.checks.clipping import at, call_text, loop_home, path_clipping
+from gradlint.checks.clipping import at, call_text, loop_home, offered, path_clipping
 from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
 from gradlint.facts.index import Scope, dotted
@@ -81,15 +81,14 @@ def gradients_not_cleared(ctx: CheckContext) -> Iterator[Finding]:
                 f"; the only clearing, {call_text(ctx, outside[0])} at {at(ctx, outside[0], home)}, runs outside the loop"
                 if outside else ""
             )
-            yield ctx.finding(
-                "GL402",
-                update.node,
+            message, fix = offered(
                 f"{call_text(ctx, update)} at {at(ctx, update, home)} applies gradients that the training loop at "
                 f"{ctx.where(loop)} never clears{note}: {call_text(ctx, backwards[0])} adds into `.grad`, so "
                 f"every step applies the sum of all earlier gradients; call `optimizer.zero_grad()` once per "
                 f"iteration (before backward() or after step())",
-                fix=zero_grad_at_loop_top(ctx.facts, loop, update) if update.kind == STEP else None,
+                zero_grad_at_loop_top(ctx.facts, loop, [e for e in inside if torch_update(e)]),
             )
+            yield ctx.finding("GL402", update.node, message, fix=fix)
 
 
 def _clears_by_name(ctx: CheckContext, path: TrainingPath, loop) -> bool:

@@ -40,7 +40,8 @@ def _fix_groups(findings: list[Finding]) -> list[list[Edit]]:
 def fix_text(text: str, path: str, settings: Settings) -> tuple[str, int]:
     """Apply every safe fix, re-linting between rounds; returns the fixed text and the fixes applied.
 
-    A round whose result does not parse is dropped: a fix must never leave broken code.
+    A round whose result does not compile is tried again one fix at a time, so that a fix that would
+    leave broken code is left out without holding back the others.
     """
     from gradlint.engine import check_unit
     from gradlint.facts.project import Project
@@ -48,30 +49,34 @@ def fix_text(text: str, path: str, settings: Settings) -> tuple[str, int]:
 
     total = 0
     for _ in range(MAX_ROUNDS):
-        findings = check_unit(SourceUnit(path, text), settings, Project())
-        groups = _fix_groups(findings)
-        if not groups:
+        groups = _disjoint(_fix_groups(check_unit(SourceUnit(path, text), settings, Project())))
+        applied = 0
+        for attempt in [groups] + ([[g] for g in groups] if len(groups) > 1 else []):
+            new_text = apply_edits(text, [e for edits in attempt for e in edits])
+            # compile() also catches what a parser accepts but Python rejects (a repeated keyword).
+            if new_text != text and compiles(new_text, path):
+                text, applied = new_text, len(attempt)
+                break
+        if not applied:
             break
-        taken: list[Edit] = []
-        occupied: list[tuple[int, int]] = []
-        count = 0
-        for edits in groups:
-            # A fix's edits go in together or not at all; overlapping fixes wait for the next round.
-            spans = [(e.start, e.end) for e in edits if e not in taken]
-            if any(_overlaps(a, b) for a in spans for b in occupied):
-                continue
-            taken.extend(e for e in edits if e not in taken)
-            occupied.extend(spans)
-            count += 1
-        new_text = apply_edits(text, taken)
-        # compile() also catches what a parser accepts but Python rejects (a repeated keyword).
-        if not compiles(new_text, path):
-            break
-        if new_text == text:
-            break
-        text = new_text
-        total += count
+        total += applied
     return text, total
+
+
+def _disjoint(groups: list[list[Edit]]) -> list[list[Edit]]:
+    """The fixes whose edits overlap no earlier one's: a fix's edits go in together or not at all, and
+    overlapping fixes wait for the next round (an edit two fixes share is one edit)."""
+    taken: list[Edit] = []
+    occupied: list[tuple[int, int]] = []
+    chosen = []
+    for edits in groups:
+        spans = [(e.start, e.end) for e in edits if e not in taken]
+        if any(_overlaps(a, b) for a in spans for b in occupied):
+            continue
+        taken.extend(e for e in edits if e not in taken)
+        occupied.extend(spans)
+        chosen.append(edits)
+    return chosen
 
 
 def compiles(text: str, path: str) -> bool:

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from gradlint.facts.names import lookup
 from gradlint.findings import Edit
 
 if TYPE_CHECKING:
     from gradlint.facts import FileFacts
+    from gradlint.facts.index import Scope
 
 # Only these end a line for Python's tokenizer (str.splitlines also splits on \x0c, \u2028 ...).
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -58,13 +60,23 @@ def statement_start(facts: "FileFacts", stmt: cst.CSTNode) -> tuple[int, str] | 
 
 
 def insert_lines_before(facts: "FileFacts", stmt: cst.CSTNode, lines: list[str]) -> Edit | None:
-    """Insert statements, indented like `stmt`, on the lines before it."""
+    """Insert statements, indented like `stmt`, on the lines before it and the comment lines that describe it."""
     start = statement_start(facts, stmt)
     if start is None:
         return None
     offset, indent = start
-    newline = source_of(facts).newline
-    return Edit(offset, offset, "".join(f"{indent}{line}{newline}" for line in lines))
+    src = source_of(facts)
+    line = facts.span(stmt)[0]
+    while line > 1 and _describes(src.line_text(line - 1), indent):
+        line -= 1
+        offset = src.starts[line - 1]
+    return Edit(offset, offset, "".join(f"{indent}{text}{src.newline}" for text in lines))
+
+
+def _describes(line: str, indent: str) -> bool:
+    """A comment line at the statement's own indentation (not the end of a string that happens to hold a `#`)."""
+    body = line[len(indent) :]
+    return line.startswith(indent) and body.startswith("#") and '"""' not in body and "'''" not in body
 
 
 def statement_lines(facts: "FileFacts", stmt: cst.CSTNode) -> tuple[int, int] | None:
@@ -105,37 +117,59 @@ def add_keyword(facts: "FileFacts", call: cst.Call, keyword: str) -> Edit:
     return Edit(closing, closing, keyword)
 
 
-def torch_import(facts: "FileFacts") -> list[Edit]:
-    """`import torch` at the top of the imports when the module does not bind `torch` itself."""
-    for binding in facts.index.scope.bindings.get("torch", []):
-        if binding.kind == "import" and binding.qualname == "torch":
-            return []
+def torch_module(facts: "FileFacts", scopes: list["Scope"]) -> tuple[str, list[Edit]] | None:
+    """The name the module already gives `torch` (`torch`, or an alias such as `th`) where it means torch
+    in every one of `scopes`, else `torch` and the edit that imports it; None when `torch` names something
+    else there."""
+    aliases = [
+        b for bindings in facts.index.scope.bindings.values() for b in bindings
+        if b.kind == "import" and b.qualname == "torch"
+    ]
+    for binding in sorted(aliases, key=lambda b: b.name != "torch"):
+        if all(lookup(binding.name, scope) is binding for scope in scopes):
+            return binding.name, []
+    if any(lookup("torch", scope) is not None for scope in scopes):
+        return None
+    return "torch", [_import_torch(facts)]
+
+
+def _import_torch(facts: "FileFacts") -> Edit:
+    """`import torch` after the module docstring and the `__future__` imports (which must come first):
+    before the next statement when it is an import or the file has neither, else on the line after them."""
+    src = source_of(facts)
+    line = f"import torch{src.newline}"
     body = facts.module.body
-    anchor = None
-    for stmt in body:
-        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) is cst.ImportFrom:
-            module = stmt.body[0].module
-            if module is not None and type(module) is cst.Name and module.value == "__future__":
-                anchor = stmt
-                continue
-        break
-    newline = source_of(facts).newline
-    if anchor is not None:
-        span = statement_lines(facts, anchor)
-        if span is None:
-            return []
-        return [Edit(span[1], span[1], f"import torch{newline}")]
-    for stmt in body:
-        if type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) in (cst.Import, cst.ImportFrom):
-            start = statement_start(facts, stmt)
-            return [] if start is None else [Edit(start[0], start[0], f"import torch{newline}")]
-    # No import at all (unusual for training code): after a docstring, else at the top.
-    if body and type(body[0]) is cst.SimpleStatementLine and type(body[0].body[0]) is cst.Expr and isinstance(
-        body[0].body[0].value, (cst.SimpleString, cst.ConcatenatedString)
-    ):
-        span = statement_lines(facts, body[0])
-        return [] if span is None else [Edit(span[1], span[1], f"import torch{newline}")]
-    return [Edit(0, 0, f"import torch{newline}")]
+    head = 1 if body and _is_docstring(body[0]) else 0
+    while head < len(body) and _is_future_import(body[head]):
+        head += 1
+    if head < len(body) and (head == 0 or _is_import(body[head])):
+        start = statement_start(facts, body[head])
+        if start is not None:
+            return Edit(start[0], start[0], line)
+    if head == 0:
+        return Edit(0, 0, line)
+    end_line = facts.span(body[head - 1])[2]
+    end = src.starts[end_line] if end_line < len(src.starts) else len(src.text)
+    return Edit(end, end, line if src.text[:end].endswith(("\n", "\r")) else src.newline + line)
+
+
+def _is_import(stmt: cst.CSTNode) -> bool:
+    return type(stmt) is cst.SimpleStatementLine and type(stmt.body[0]) in (cst.Import, cst.ImportFrom)
+
+
+def _is_docstring(stmt: cst.CSTNode) -> bool:
+    return (
+        type(stmt) is cst.SimpleStatementLine
+        and type(stmt.body[0]) is cst.Expr
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def _is_future_import(stmt: cst.CSTNode) -> bool:
+    if type(stmt) is not cst.SimpleStatementLine or type(stmt.body[0]) is not cst.ImportFrom:
+        return False
+    module = stmt.body[0].module
+    return type(module) is cst.Name and module.value == "__future__"
 
 
 def move_before(facts: "FileFacts", stmt: cst.CSTNode, target: cst.CSTNode) -> list[Edit] | None:
