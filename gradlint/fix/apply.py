@@ -128,7 +128,8 @@ class FileFix:
         file cannot be given. Then the file is rewritten in place, as an editor would.
         """
         data = _encode(self.fixed, self.encoding, self.bom)
-        target = self.path.resolve(strict=True)
+        # Resolved only for a link: an absolute path fails where a folder above the current one is closed to us.
+        target = self.path.resolve(strict=True) if self.path.is_symlink() else self.path
         st = target.stat()
         # A rename ignores the file's write bit, and os.access says yes to root: read the mode itself.
         if not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):

@@ -49,7 +49,7 @@ def test_find_config_skips_folders_it_may_not_look_into(tmp_path):
     start.mkdir(parents=True)
     tmp_path.chmod(0o711)
     (tmp_path / "closed").chmod(0o700 if root else 0o000)  # stat of what lies inside fails (EACCES)
-    probe = f"from pathlib import Path; from gradlint.config import find_config; print(find_config(Path({str(start)!r})))"
+    probe = f"import pathlib, gradlint.config as c; print(c.find_config(pathlib.Path({str(start)!r})))"
     try:
         result = subprocess.run([*as_nobody, sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     finally:

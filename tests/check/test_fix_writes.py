@@ -7,7 +7,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -46,12 +45,13 @@ def fix_as_nobody(folder: Path, *names: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def shared_dir():
-    """A folder every user can reach and write (pytest's tmp_path lies under a private one)."""
-    folder = Path(tempfile.mkdtemp(prefix="gradlint-writes-"))
+def shared_dir(tmp_path):
+    """A folder every user may write, inside one closed to them (as `mktemp -d` makes): paths must stay relative."""
+    tmp_path.chmod(0o700)
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o777)
     folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder)
+    return folder
 
 
 def test_symlink_is_kept_and_its_target_fixed(tmp_path, monkeypatch):
