@@ -18,21 +18,28 @@ def render(
     *,
     rules: Sequence[Rule],
     files_checked: int,
+    files_not_checked: int = 0,
     color: bool = False,
     statistics: bool = False,
     root: Path | None = None,
 ) -> str:
     """Render `findings` (already sorted) in output format `fmt`.
 
-    `color` and `statistics` only affect the text format; `root` makes paths
-    relative in the sarif and github formats, which CI services resolve against
-    the repository root.
+    `files_not_checked` (files gradlint failed on or skipped), `color` and `statistics` only affect the
+    text format; `root` makes paths relative in the sarif and github formats, which CI services resolve
+    against the repository root.
     """
     # Imported here so `import gradlint.report` stays cheap (rich is only needed for text).
     if fmt == "text":
         from gradlint.report.text import render_text
 
-        return render_text(findings, files_checked=files_checked, color=color, statistics=statistics)
+        return render_text(
+            findings,
+            files_checked=files_checked,
+            files_not_checked=files_not_checked,
+            color=color,
+            statistics=statistics,
+        )
     if fmt == "json":
         from gradlint.report.json_format import render_json
 

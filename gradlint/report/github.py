@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Sequence
 
 from gradlint.findings import Finding, Severity
-from gradlint.report.paths import posix, relative_to_root
+from gradlint.report.paths import posix, printable, relative_to_root
 
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -25,7 +25,7 @@ def render_github(findings: Sequence[Finding], *, root: Path | None = None) -> s
 
 
 def command(finding: Finding, root: Path | None = None) -> str:
-    path = relative_to_root(finding.path, root) or posix(finding.path)
+    path = printable(relative_to_root(finding.path, root) or posix(finding.path))
     props = [("file", path), ("line", str(finding.line)), ("col", str(finding.column))]
     if finding.end_line >= finding.line:
         props.append(("endLine", str(finding.end_line)))
@@ -37,4 +37,4 @@ def command(finding: Finding, root: Path | None = None) -> str:
         # GitHub only knows lines of the .ipynb file; the cell tells the reader where to look.
         message = f"cell {finding.cell}: {message}"
     prop_text = ",".join(f"{key}={escape_property(value)}" for key, value in props)
-    return f"::{LEVELS[finding.severity]} {prop_text}::{escape_data(message)}"
+    return f"::{LEVELS[finding.severity]} {prop_text}::{escape_data(printable(message))}"

@@ -6,10 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
-from urllib.parse import quote
 
 from gradlint.findings import Finding, Severity
-from gradlint.report.paths import posix, relative_to_root
+from gradlint.report.paths import posix, printable, relative_to_root, uri_path
 
 if TYPE_CHECKING:
     from gradlint.checks.registry import Rule
@@ -99,11 +98,12 @@ def fallback_descriptor(finding: Finding) -> dict:
 def fingerprint(finding: Finding) -> str:
     # No line numbers: an alert must survive code being moved up or down the file.
     parts = [finding.code, posix(finding.path), str(finding.cell or ""), finding.message]
-    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
+    # surrogatepass: a name that is not UTF-8 still gives the same fingerprint run after run.
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def result(finding: Finding, rule_index: int, fingerprint_value: str, root: Path | None) -> dict:
-    message = finding.message
+    message = printable(finding.message)
     if finding.cell is not None:
         message = f"cell {finding.cell}: {message}"
     location = artifact_location(finding.path, root)
@@ -140,10 +140,10 @@ def region(finding: Finding) -> dict:
 def artifact_location(path: str, root: Path | None) -> dict:
     rel = relative_to_root(path, root)
     if rel is not None:
-        return {"uri": quote(rel), "uriBaseId": SRCROOT}
+        return {"uri": uri_path(rel), "uriBaseId": SRCROOT}
     if Path(path).is_absolute():
         return {"uri": Path(path).as_uri()}
-    return {"uri": quote(posix(path))}
+    return {"uri": uri_path(posix(path))}
 
 
 def directory_uri(root: Path) -> str:

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Sequence
 
 from gradlint.findings import Finding, Severity
+from gradlint.report.paths import printable
 
 SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -14,20 +15,21 @@ def render_text(
     findings: Sequence[Finding],
     *,
     files_checked: int,
+    files_not_checked: int = 0,
     color: bool = False,
     statistics: bool = False,
 ) -> str:
     paint = Painter(color)
     lines = statistics_lines(findings, paint) if statistics else [finding_line(f, paint) for f in findings]
-    lines.extend(summary_lines(findings, files_checked, paint))
+    lines.extend(summary_lines(findings, files_checked, files_not_checked, paint))
     return paint.render(lines)
 
 
 def location(finding: Finding) -> str:
     if finding.cell is not None:
         # ruff's notebook form: the cell, then line and column within it.
-        return f"{finding.path}:cell {finding.cell}:{finding.line}:{finding.column}"
-    return f"{finding.path}:{finding.line}:{finding.column}"
+        return f"{printable(finding.path)}:cell {finding.cell}:{finding.line}:{finding.column}"
+    return f"{printable(finding.path)}:{finding.line}:{finding.column}"
 
 
 def finding_line(finding: Finding, paint: Painter) -> str:
@@ -38,7 +40,7 @@ def finding_line(finding: Finding, paint: Painter) -> str:
         + " "
         + paint(f"[{finding.severity.value}]", SEVERITY_STYLES[finding.severity])
         + " "
-        + paint(finding.message)
+        + paint(printable(finding.message))
     )
     if finding.fix is not None:
         line += " " + paint("[*]", "cyan")
@@ -73,9 +75,17 @@ def statistics_lines(findings: Sequence[Finding], paint: Painter) -> list[str]:
     return lines
 
 
-def summary_lines(findings: Sequence[Finding], files_checked: int, paint: Painter) -> list[str]:
+def summary_lines(
+    findings: Sequence[Finding], files_checked: int, files_not_checked: int, paint: Painter
+) -> list[str]:
     files = plural(files_checked, "file")
+    # A file gradlint failed on or skipped may hold findings: then nothing may be said to have passed.
+    not_checked = (
+        paint(f"{plural(files_not_checked, 'file')} not checked", "bold red") + " (see the messages on stderr)."
+    )
     if not findings:
+        if files_not_checked:
+            return [paint("No findings", "bold") + f" ({files}).", not_checked]
         return [paint("All checks passed!", "bold green") + f" ({files})"]
     by_severity = Counter(f.severity for f in findings)
     breakdown = ", ".join(
@@ -89,6 +99,8 @@ def summary_lines(findings: Sequence[Finding], files_checked: int, paint: Painte
     fixable = sum(1 for f in findings if f.fix is not None)
     if fixable:
         lines.append(paint("[*]", "cyan") + f" {fixable} fixable with the --fix option.")
+    if files_not_checked:
+        lines.append(not_checked)
     return lines
 
 

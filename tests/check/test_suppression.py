@@ -37,7 +37,6 @@ def test_noqa_on_the_reported_line_after_a_form_feed_suppresses_and_the_line_abo
     assert not suppressed(finding, above, set())
 
 
-@pytest.mark.xfail(strict=True, reason="engine.check_unit still maps lines with str.splitlines, not source_lines")
 def test_lint_honours_noqa_on_the_reported_line_after_a_form_feed():
     assert gl101(PAGED.format(noqa="  # noqa: GL101")) == []
     assert len(gl101(PAGED.format(noqa="").replace("    loss.backward()", "    loss.backward()  # noqa"))) == 1
