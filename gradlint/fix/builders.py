@@ -364,7 +364,7 @@ def move_clip_before_step(facts: "FileFacts", clip: Event, step: Event) -> Fix |
         return NoFix("the clipping is not a statement of its own")
     if type(clip_stmt) is not cst.Expr or clip_stmt.value is not clip.call:
         return NoFix("the clip's result is used: moving it would move more than the clip")
-    if clip.site.scope is not step.site.scope or clip.via or step.via:
+    if clip.site.scope is not step.site.scope:
         return NoFix("the clipping and the step are in different functions")
     if clip.site.ctx.conds != step.site.ctx.conds or clip.site.ctx.loops != step.site.ctx.loops:
         return NoFix("the clipping and the step are in different blocks: moving the line would change when it runs")
