@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gradlint.cli import app
-from gradlint.config import DEFAULT_OPTIONS, ConfigError, Settings, find_config, load_settings
+from gradlint.config import DEFAULT_OPTIONS, ConfigError, Settings, load_settings
 
 
 def config_error(tmp_path, text: str, name: str = "pyproject.toml") -> str:
