@@ -2,6 +2,7 @@
 the edit right."""
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,7 +69,8 @@ def _same_meaning(expr: cst.CSTNode, home: Scope, there: Scope, there_seq: int |
             if home.cls is None or home.cls is not there.cls:
                 return False
             continue
-        if lookup(name, home) is not lookup(name, there, there_seq) or lookup(name, there, there_seq) is None:
+        binding = lookup(name, there, there_seq)
+        if lookup(name, home) is not binding or (binding is None and not hasattr(builtins, name)):
             return False
     return True
 

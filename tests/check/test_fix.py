@@ -163,3 +163,97 @@ def test_bom_and_declared_encoding_survive_a_fix(tmp_path, monkeypatch):
     (tmp_path / "b.py").write_bytes(b"\xef\xbb\xbf" + (REPO / "fixtures/fix/GL402_no_zero_grad.py").read_bytes())
     assert cli("b.py", "--fix", "--no-cache").exit_code == 0
     assert (tmp_path / "b.py").read_bytes().startswith(b"\xef\xbb\xbfimport torch")
+
+
+@pytest.mark.parametrize("script", ALL_FIXTURES, ids=lambda p: str(p.relative_to(REPO / "fixtures")))
+def test_every_offered_fix_compiles_on_its_own(script):
+    # A fix that fix_text would have to drop is a finding that claims a fix it cannot give.
+    source = script.read_text(encoding="utf-8")
+    for finding in lint_source(source, str(script)):
+        if finding.fix is not None:
+            compile(apply_edits(source, list(finding.fix.edits)), str(script), "exec")
+
+
+def test_an_optimizer_class_is_never_taken_for_the_parameters():
+    source = """
+import torch
+from torch import optim
+from torch.distributed.optim import DistributedOptimizer
+
+model = torch.nn.LSTM(4, 4)
+opt = DistributedOptimizer(optim.SGD, params, lr=0.05)
+for x in data:
+    model(x)[0].sum().backward()
+    opt.step()
+"""
+    [finding] = [f for f in lint_source(source) if f.code == "GL101"]
+    assert "optim.SGD" not in finding.message.split("add `")[1]
+    assert finding.fix is None
+    assert "no automatic fix: gradlint cannot tell which parameters" in finding.message
+
+
+def test_a_finding_without_a_fix_says_why():
+    source = (REPO / "fixtures/static/GL101/flagged/clip_disabled_by_default.py").read_text()
+    [finding] = [f for f in lint_source(source) if f.code == "GL101"]
+    assert "(no automatic fix: " in finding.message
+
+
+def test_clipping_one_of_two_recurrent_models_leaves_the_other_flagged_and_fixed():
+    source = """
+import torch
+encoder = torch.nn.GRU(4, 4)
+decoder = torch.nn.LSTM(4, 4)
+enc_opt = torch.optim.SGD(encoder.parameters(), lr=0.1)
+dec_opt = torch.optim.SGD(decoder.parameters(), lr=0.1)
+for x in data:
+    enc_opt.zero_grad()
+    dec_opt.zero_grad()
+    decoder(encoder(x)[0])[0].sum().backward()
+    torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
+    enc_opt.step()
+    dec_opt.step()
+"""
+    [finding] = [f for f in lint_source(source) if f.code == "GL101"]
+    assert "dec_opt.step()" in finding.message and finding.fix is not None
+    result = fixed(source)
+    assert "    torch.nn.utils.clip_grad_norm_(decoder.parameters(), max_norm=1.0)\n    dec_opt.step()" in result
+    assert [f for f in lint_source(result) if f.code == "GL101"] == []
+
+
+def test_an_unscale_under_a_condition_gets_no_second_unscale():
+    source = """
+import torch
+model = torch.nn.LSTM(4, 4)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+scaler = torch.amp.GradScaler("cuda")
+for i, x in enumerate(data):
+    opt.zero_grad()
+    scaler.scale(model(x)[0].sum()).backward()
+    if i % 10 == 0:
+        scaler.unscale_(opt)
+        log(opt)
+    scaler.step(opt)
+    scaler.update()
+"""
+    [finding] = [f for f in lint_source(source) if f.code == "GL101"]
+    assert finding.fix is None and "runs only under a condition" in finding.message
+
+
+def test_unscale_goes_before_the_first_of_several_clips_once():
+    source = """
+import torch
+model = torch.nn.LSTM(4, 4)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+scaler = torch.amp.GradScaler("cuda")
+for x in data:
+    opt.zero_grad()
+    scaler.scale(model(x)[0].sum()).backward()
+    for p in model.parameters():
+        p.grad.clamp_(-1, 1)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    scaler.step(opt)
+    scaler.update()
+"""
+    result = fixed(source)
+    assert result.count("scaler.unscale_(opt)") == 1
+    assert "backward()\n    scaler.unscale_(opt)\n    for p in model.parameters():" in result
