@@ -66,6 +66,9 @@ def check(
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="Read settings from this file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print findings only, no summary."),
+    force_exclude: bool = typer.Option(
+        False, "--force-exclude", help="Files named on the command line honour `exclude` too (as pre-commit passes them)."
+    ),
 ) -> None:
     """Lint training code for the causes of exploding gradients."""
     from dataclasses import replace
@@ -81,8 +84,12 @@ def check(
         settings = load_settings(config)
         codes = [r.code for r in all_rules()]
         for option, values in (("--select", select), ("--ignore", ignore), ("--extend-select", extend_select)):
+            if values is not None and not _codes(values):
+                raise ConfigError(f"{option}: no code given")
             for code in _codes(values):
                 check_code(code, codes, option)
+                if option == "--ignore" and "GL001".startswith(code) and code != "GL":
+                    raise ConfigError(f"{option}: GL001 cannot be ignored (a file that cannot be read or parsed is not checked)")
     except ConfigError as exc:
         fail(str(exc))
     if select:
@@ -93,15 +100,24 @@ def check(
         settings = replace(settings, extend_select=settings.extend_select + _codes(extend_select))
     targets = paths or [Path(".")]
     fixed_files = 0
+    failed = False
+    fix_errors: dict[str, str] = {}
     if fix or diff:
         try:
-            fixed_files = _apply_fixes(targets, settings, write=fix and not diff)
+            fixed_files, failed, fix_errors = _apply_fixes(
+                targets, settings, jobs=jobs, write=fix and not diff, force_exclude=force_exclude
+            )
         except FileNotFoundError as exc:
             fail(f"path not found: {exc.args[0]}")
         if diff:
-            raise typer.Exit(EXIT_FINDINGS if fixed_files else EXIT_OK)
+            for error in fix_errors.values():
+                typer.echo(f"gradlint: error: {_printable(error)}", err=True)
+            raise typer.Exit(EXIT_USAGE if failed or fix_errors else EXIT_FINDINGS if fixed_files else EXIT_OK)
+        if fixed_files and not quiet:
+            # Said before the lint, so that a run that then fails still tells which files changed.
+            typer.echo(f"Fixed {fixed_files} file{'s' if fixed_files != 1 else ''}.", err=True)
     try:
-        result = lint_paths(targets, settings, jobs=jobs, use_cache=not no_cache)
+        result = lint_paths(targets, settings, jobs=jobs, use_cache=not no_cache, force_exclude=force_exclude)
     except FileNotFoundError as exc:
         fail(f"path not found: {exc.args[0]}")
     color = (
@@ -115,6 +131,7 @@ def check(
         color=color,
         statistics=statistics,
         root=settings.root,
+        files_not_checked=len(result.internal_errors) + len(result.unchecked),
     )
     if quiet and output_format == "text" and not statistics:
         text = "".join(line + "\n" for line in text.splitlines() if line and ":" in line and " [" in line)
@@ -125,37 +142,49 @@ def check(
             fail(f"cannot write {output}: {exc.strerror or exc}")
     else:
         sys.stdout.write(text)
-    for error in result.internal_errors:
-        typer.echo(f"gradlint: error: {error}", err=True)
-    if result.has_errors:
+    # A file the fixes failed on is said once: by the lint, when it failed there too.
+    linted_errors = {display for display in fix_errors for error in result.internal_errors if error.startswith(f"{display}: ")}
+    for error in [*result.internal_errors, *(e for d, e in fix_errors.items() if d not in linted_errors)]:
+        typer.echo(f"gradlint: error: {_printable(error)}", err=True)
+    for warning in result.unchecked:
+        typer.echo(f"gradlint: warning: {_printable(warning)}", err=True)
+    if result.has_errors or failed or fix_errors:
         raise typer.Exit(EXIT_USAGE)
-    if fix and not quiet and fixed_files:
-        typer.echo(f"Fixed {fixed_files} file{'s' if fixed_files != 1 else ''}.", err=True)
     failing = any(f.severity.rank >= settings.fail_on.rank for f in result.findings)
     if fix and exit_non_zero_on_fix and fixed_files:
         raise typer.Exit(EXIT_FINDINGS)
     raise typer.Exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_OK)
 
 
-def _apply_fixes(paths: list[Path], settings, *, write: bool) -> int:
-    """Fix every file under `paths`; print diffs when not writing. Returns how many files changed."""
-    from gradlint.fix.apply import fix_file
-    from gradlint.source import discover
+def _apply_fixes(
+    paths: list[Path], settings, *, jobs: Optional[int], write: bool, force_exclude: bool
+) -> tuple[int, bool, dict[str, str]]:
+    """Fix every file under `paths` (or print the diffs when not writing). Returns how many files
+    changed, whether a file could not be written (said on stderr; the others go on), and the files
+    gradlint failed on, with the error."""
+    from gradlint.engine import fix_paths
 
+    fixes, errors = fix_paths(paths, settings, jobs=jobs, force_exclude=force_exclude)
     changed = 0
-    for file in discover(paths, settings.exclude, settings.root):
-        result = fix_file(file, settings)
-        if result is None or not result.changed:
+    failed = False
+    for result in fixes:
+        if not write:
+            sys.stdout.write(result.diff())
+            changed += 1
+            continue
+        try:
+            result.write()
+        except OSError as exc:
+            typer.echo(f"gradlint: error: cannot write {_printable(str(result.path))}: {exc.strerror or exc}", err=True)
+            failed = True
             continue
         changed += 1
-        if write:
-            try:
-                result.write()
-            except OSError as exc:
-                fail(f"cannot write {file}: {exc.strerror or exc}")
-        else:
-            sys.stdout.write(result.diff())
-    return changed
+    return changed, failed, errors
+
+
+def _printable(text: str) -> str:
+    """A file name that is not valid UTF-8 (surrogate escapes) must not crash the message about it."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def rules_folder() -> Path:

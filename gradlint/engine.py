@@ -1,32 +1,30 @@
 """The engine: files -> facts (process pool, cache) -> checks -> findings."""
 from __future__ import annotations
 
-import ast
 import gc
 import hashlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import libcst as cst
-
 from gradlint import __version__
-from gradlint.checks.context import CheckContext
-from gradlint.checks.registry import RULES, all_rules
 from gradlint.config import Settings
-from gradlint.facts import FileFacts
 from gradlint.facts.project import Project
 from gradlint.findings import Edit, Finding, Fix, Severity
-from gradlint.source import SourceError, SourceUnit, discover, read_unit
-from gradlint.suppression import file_disabled, suppressed
+from gradlint.fix.apply import FileFix, fix_file
+from gradlint.lint import ParserLimit, check_unit, lint_source, syntax_finding
+from gradlint.source import SourceError, discover, read_unit
+from gradlint.workers import Failure, run_isolated
+
+__all__ = ["LintResult", "lint_paths", "lint_source", "fix_paths"]
 
 CACHE_DIR = ".gradlint_cache"
-# Below this many files, a process pool costs more to start than it saves.
-POOL_MIN_FILES = 16
 BATCH_MAX = 64
+DEFAULT_TIMEOUT = 10.0
 
 
 @dataclass
@@ -34,6 +32,8 @@ class LintResult:
     findings: list[Finding] = field(default_factory=list)
     files_checked: int = 0
     internal_errors: list[str] = field(default_factory=list)
+    # Files gradlint could not check though nothing is wrong with them (one line each, a warning).
+    unchecked: list[str] = field(default_factory=list)
 
     @property
     def has_errors(self) -> bool:
@@ -41,111 +41,51 @@ class LintResult:
         return bool(self.internal_errors) or any(f.code == "GL001" for f in self.findings)
 
 
-def _syntax_finding(path: str, message: str, line: int, column: int) -> Finding:
-    rule = RULES["GL001"]
-    return Finding("GL001", rule.name, rule.severity, path, line, column, line, column, message)
-
-
-def _parse_error(exc: cst.ParserSyntaxError, text: str) -> tuple[str, int, int]:
-    # libcst only says where it stopped; Python's own parser (asked only on failure) says what
-    # is wrong and where, as `python file.py` would.
-    try:
-        ast.parse(text)
-    except SyntaxError as py_exc:
-        return f"syntax error: {py_exc.msg}", py_exc.lineno or 1, py_exc.offset or 1
-    except (ValueError, RecursionError, MemoryError):
-        pass
-    return "syntax error: libcst cannot parse this construct", exc.raw_line, exc.raw_column + 1
-
-
-def check_unit(
-    unit: SourceUnit, settings: Settings, project: Project | None = None, real_path: Path | None = None
-) -> list[Finding]:
-    """Parse one source unit, build its facts, and run the enabled rules on them.
-
-    With `real_path`, facts the project already built for that file (as a neighbour of another
-    file) are reused rather than parsed again.
-    """
-    facts = project.known(real_path) if project is not None and real_path is not None else None
-    if facts is not None and facts.source_text == unit.text and unit.cell_lines is None:
-        facts.path = unit.path
-    else:
-        try:
-            module = cst.parse_module(unit.text)
-        except cst.ParserSyntaxError as exc:
-            message, line, column = _parse_error(exc, unit.text)
-            return _relocate([_syntax_finding(unit.path, message, line, column)], unit)
-        except RecursionError:
-            return [_syntax_finding(unit.path, "syntax error: nesting too deep to parse", 1, 1)]
-        facts = FileFacts(unit.path, module, project, unit.text)
-        if project is not None and real_path is not None and unit.cell_lines is None:
-            project.remember(real_path, facts)
-    enabled = settings.enabled_codes(list(RULES), unit.path)
-    ctx = CheckContext(facts, settings.options)
-    findings: list[Finding] = []
-    for rule in all_rules():
-        if rule.check is None or rule.code not in enabled:
-            continue
-        findings.extend(rule.check(ctx))
-    lines = unit.text.splitlines()
-    disabled = file_disabled(unit.text)
-    kept = [f for f in findings if not suppressed(f, lines, disabled)]
-    return _relocate(kept, unit)
-
-
-def _relocate(findings: list[Finding], unit: SourceUnit) -> list[Finding]:
-    """Notebook findings: lines of the joined code become (cell, line in cell)."""
-    if unit.cell_lines is None:
-        return findings
-    moved = []
-    for f in findings:
-        cell, line = unit.locate(f.line)
-        _, end_line = unit.locate(f.end_line)
-        moved.append(
-            Finding(f.code, f.name, f.severity, f.path, line, f.column, end_line, f.end_column, f.message, None, cell)
-        )
-    return moved
-
-
-def lint_source(text: str, path: str = "<string>", settings: Settings | None = None) -> list[Finding]:
-    """Lint Python source given as a string (the file need not exist)."""
-    unit = SourceUnit(path, text)
-    return sorted(check_unit(unit, settings or Settings(), Project()), key=Finding.sort_key)
-
-
 def _lint_file(
     path: str, display: str, settings: Settings, project: Project
-) -> tuple[list[Finding], list[tuple[str, str]], str | None]:
-    """Lint one file; returns its findings, the neighbouring files (with hashes) they depend on, and
-    a one-line description of an internal error, if gradlint itself failed on the file."""
+) -> tuple[list[Finding], list[str], str | None, str | None]:
+    """Lint one file; returns its findings, the neighbouring files its findings depend on, a one-line
+    description of an internal error (gradlint failed on the file), and one of why a valid file could
+    not be checked."""
     try:
         unit, _ = read_unit(Path(path), display)
     except SourceError as exc:
-        return [_syntax_finding(display, str(exc), exc.line, exc.column)], [], None
+        return [syntax_finding(display, str(exc), exc.line, exc.column)], [], None, None
     if unit is None:
-        return [], [], None
+        return [], [], None, None
     try:
         findings = check_unit(unit, settings, project, Path(path))
+    except ParserLimit as exc:
+        return [], [], None, f"{display}: not checked: {exc}"
     except Exception as exc:  # a bug of ours must not stop the other files from being linted
-        return [], [], f"{display}: internal error, file not checked ({type(exc).__name__}: {exc}); please report it"
-    deps = []
-    for dep in sorted(project.used.get(str(Path(path).resolve()), ())):
-        try:
-            deps.append((str(dep), _digest(dep.read_bytes())))
-        except OSError:
-            pass
-    return findings, deps, None
+        return [], [], f"{display}: internal error, file not checked ({type(exc).__name__}: {exc}); please report it", None
+    return findings, sorted(project.used.get(str(Path(path).resolve()), ())), None, None
 
 
-def _lint_batch(batch: list[tuple[str, str]], settings: Settings):
-    # One project per batch: neighbouring files parsed for one file serve the next, and
-    # nothing outlives the run (a later run must see edited neighbours).
-    project = Project()
+def _fix_one(path: str, display: str, settings: Settings, project: Project) -> tuple[FileFix | None, str | None]:
+    try:
+        return fix_file(Path(path), settings, display), None
+    except ParserLimit:
+        return None, None  # the lint that follows says why the file was not checked
+    except Exception as exc:
+        return None, f"{display}: internal error, file not fixed ({type(exc).__name__}: {exc}); please report it"
+
+
+def _work(settings: Settings, fixing: bool, batch: list[tuple[str, str]], avoid: frozenset, notify) -> None:
+    """A worker's batch: one project for the batch, so that neighbouring files parsed for one file serve
+    the next; nothing outlives the batch (a later run must see edited neighbours)."""
+    project = Project(avoid=avoid, watch=notify)
     # The syntax trees a batch holds are millions of objects: with the cycle collector on, each of
     # its full passes walks them all (measured: a third of the run). The batch is freed at its end.
     gc.disable()
     try:
-        return [(path, *_lint_file(path, display, settings, project)) for path, display in batch]
+        for position, (path, display) in enumerate(batch):
+            notify(("start", position))
+            if fixing:
+                result = _fix_one(path, display, settings, project)
+            else:
+                result = _lint_file(path, display, settings, project)
+            notify(("done", position, result))
     finally:
         gc.enable()
 
@@ -155,7 +95,11 @@ def _digest(data: bytes) -> str:
 
 
 class Cache:
-    """Findings per file, keyed by content hash, gradlint version and the settings that apply."""
+    """Findings per file, keyed by content hash, gradlint version and the settings that apply.
+
+    A file's entry also holds the hash of every neighbouring file its findings were read from (or
+    looked for: ABSENT when it did not exist), so that editing, adding or fixing a neighbour re-checks it.
+    """
 
     def __init__(self, root: Path, settings: Settings) -> None:
         self.folder = root / CACHE_DIR
@@ -163,27 +107,29 @@ class Cache:
         self.entries: dict[str, dict] = {}
         self.changed = False
         try:
-            self.entries = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.entries = {}
+            entries = json.loads(self.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            entries = None
+        # Anything of the wrong shape (a hand-edited or foreign file) is ignored like an unreadable cache.
+        self.entries = entries if isinstance(entries, dict) else {}
 
     def get(self, path: str, digest: str, display: str) -> list[Finding] | None:
-        entry = self.entries.get(path)
-        if entry is None or entry["hash"] != digest or entry["display"] != display:
-            return None
-        for dep, dep_hash in entry["deps"]:
-            try:
-                if _digest(Path(dep).read_bytes()) != dep_hash:
-                    return None
-            except OSError:
+        try:
+            entry = self.entries.get(path)
+            if entry is None or entry["hash"] != digest or entry["display"] != display:
                 return None
-        return [_finding_from_dict(d) for d in entry["findings"]]
+            for dep, dep_hash in entry["deps"]:
+                if _file_digest(Path(dep)) != dep_hash:
+                    return None
+            return [_finding_from_dict(d) for d in entry["findings"]]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
 
-    def put(self, path: str, digest: str, display: str, findings: list[Finding], deps) -> None:
+    def put(self, path: str, digest: str, display: str, findings: list[Finding], deps: list[str]) -> None:
         self.entries[path] = {
             "hash": digest,
             "display": display,
-            "deps": deps,
+            "deps": [(dep, _file_digest(Path(dep))) for dep in deps],
             "findings": [f.to_dict() for f in findings],
         }
         self.changed = True
@@ -204,6 +150,16 @@ class Cache:
             pass  # a read-only tree still lints; it just is not cached
 
 
+ABSENT = "absent"
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return _digest(path.read_bytes())
+    except OSError:
+        return ABSENT
+
+
 def _finding_from_dict(d: dict) -> Finding:
     fix = None
     if d.get("fix"):
@@ -214,16 +170,42 @@ def _finding_from_dict(d: dict) -> Finding:
     )
 
 
+def _failure_finding(display: str, failure: Failure, timeout: float) -> Finding:
+    what = "the parser crashed on this file" if failure.reason == "crashed" else f"checking this file took longer than {timeout:g} s (parse-timeout)"
+    return syntax_finding(display, f"not checked: {what}", 1, 1)
+
+
+def _timeout(settings: Settings) -> float:
+    return float(settings.options.get("parse-timeout", DEFAULT_TIMEOUT))
+
+
+def _display(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
+
+
+def _neighbour_failure(path: str, failure: Failure, timeout: float) -> Finding:
+    finding = _failure_finding(_display(failure.neighbour), failure, timeout)
+    note = f"{finding.message}; files importing it were checked without it (first: {path})"
+    return Finding(finding.code, finding.name, finding.severity, finding.path, 1, 1, 1, 1, note)
+
+
 def lint_paths(
     paths: Sequence[str | Path],
     settings: Settings | None = None,
     *,
     jobs: int | None = None,
     use_cache: bool = False,
+    force_exclude: bool = False,
 ) -> LintResult:
-    """Lint files and folders. Raises FileNotFoundError for a path that does not exist."""
+    """Lint files and folders, each file in a worker process (see gradlint.workers).
+
+    Raises FileNotFoundError for a path that does not exist.
+    """
     settings = settings or Settings()
-    files = discover([Path(p) for p in paths], settings.exclude, settings.root)
+    files = discover([Path(p) for p in paths], settings.exclude, settings.root, force_exclude=force_exclude)
     cache = Cache(settings.root, settings) if use_cache else None
     result = LintResult(files_checked=len(files))
     todo: list[tuple[str, str]] = []
@@ -232,48 +214,85 @@ def lint_paths(
         display = str(file)
         if cache is not None:
             key = str(file.resolve())
-            try:
-                digest = _digest(file.read_bytes())
-            except OSError:
-                digest = ""
-            digests[key] = digest
+            digests[key] = digest = _file_digest(file)
             cached = cache.get(key, digest, display)
             if cached is not None:
                 result.findings.extend(cached)
                 continue
         todo.append((str(file), display))
-    displays = dict(todo)
-    for path, findings, deps, error in _run(todo, settings, jobs):
-        result.findings.extend(findings)
-        if error is not None:
-            result.internal_errors.append(error)
+    failed_neighbours: set[str] = set()
+    for (path, display), outcome, failure in _run(todo, settings, jobs, fixing=False):
+        if failure is not None:
+            if failure.neighbour is None:
+                result.findings.append(_failure_finding(display, failure, _timeout(settings)))
+            elif failure.neighbour not in failed_neighbours:
+                failed_neighbours.add(failure.neighbour)
+                result.findings.append(_neighbour_failure(display, failure, _timeout(settings)))
             continue  # never cached: the next run tries again
-        if cache is not None:
+        findings, deps, error, unchecked = outcome
+        result.findings.extend(findings)
+        if error is not None or unchecked is not None:
+            # Never cached: the next run tries again.
+            result.internal_errors.extend([error] if error else [])
+            result.unchecked.extend([unchecked] if unchecked else [])
+            continue
+        if cache is not None and not failed_neighbours.intersection(deps):
             key = str(Path(path).resolve())
-            cache.put(key, digests.get(key, ""), displays[path], findings, deps)
+            cache.put(key, digests.get(key, ""), display, findings, deps)
     if cache is not None:
         cache.save()
+    result.findings = _unique(result.findings)
     result.findings.sort(key=Finding.sort_key)
     return result
 
 
-def _run(todo: list[tuple[str, str]], settings: Settings, jobs: int | None) -> Iterable:
-    workers = jobs or os.cpu_count() or 1
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """A neighbour that failed and was also linted itself is reported once."""
+    seen: set[tuple] = set()
+    kept = []
+    for f in findings:
+        key = (os.path.realpath(f.path), f.code, f.line, f.message) if f.code == "GL001" else None
+        if key is not None:
+            if (os.path.realpath(f.path), f.code) in seen:
+                continue
+            seen.add((os.path.realpath(f.path), f.code))
+        kept.append(f)
+    return kept
+
+
+def fix_paths(
+    paths: Sequence[str | Path], settings: Settings, *, jobs: int | None = None, force_exclude: bool = False
+) -> tuple[list[FileFix], dict[str, str]]:
+    """The fixes of every file under `paths`, computed in worker processes; returns the changed files'
+    fixes and, by file, one line for each file gradlint failed on (files that crashed a worker are left to
+    the lint)."""
+    files = discover([Path(p) for p in paths], settings.exclude, settings.root, force_exclude=force_exclude)
+    fixes: list[FileFix] = []
+    errors: dict[str, str] = {}
+    for (_, display), outcome, failure in _run([(str(f), str(f)) for f in files], settings, jobs, fixing=True):
+        if failure is not None:
+            continue
+        fixed, error = outcome
+        if error is not None:
+            errors[display] = error
+        elif fixed is not None and fixed.changed:
+            fixes.append(fixed)
+    fixes.sort(key=lambda f: str(f.path))
+    return fixes, errors
+
+
+def _run(todo: list[tuple[str, str]], settings: Settings, jobs: int | None, *, fixing: bool) -> Iterable:
+    cores = os.cpu_count() or 1
+    # More processes than cores only costs memory; more than batches, start-up time.
+    workers = max(1, min(jobs or cores, cores))
     # Batches keep the inter-process traffic low and bound the memory a batch's project holds;
     # files come sorted by folder, so a batch mostly holds the neighbours its files import from.
     size = BATCH_MAX if workers <= 1 else max(1, min(BATCH_MAX // 2, len(todo) // (workers * 8)))
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
-    if workers <= 1 or len(todo) < POOL_MIN_FILES:
-        return [result for batch in batches for result in _lint_batch(batch, settings)]
-    from concurrent.futures import ProcessPoolExecutor  # not imported for a run of a few files
-
     # Largest batches first, so that no worker is left with a big one while the others idle.
     batches.sort(key=_batch_bytes, reverse=True)
-    results = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for batch in pool.map(_lint_batch, batches, [settings] * len(batches)):
-            results.extend(batch)
-    return results
+    work = partial(_work, settings, fixing)
+    return run_isolated(batches, work, min(workers, len(batches)), _timeout(settings))
 
 
 def _batch_bytes(batch: list[tuple[str, str]]) -> int:

@@ -5,6 +5,7 @@ import fnmatch
 import io
 import os
 import re
+import stat
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +71,14 @@ def matches_any(rel: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
-def discover(paths: list[Path], exclude: tuple[str, ...] = (), root: Path | None = None) -> list[Path]:
-    """Every .py and .ipynb file under `paths`, skipping excluded, hidden tool and virtualenv folders.
+def discover(
+    paths: list[Path], exclude: tuple[str, ...] = (), root: Path | None = None, *, force_exclude: bool = False
+) -> list[Path]:
+    """Every .py and .ipynb file under `paths`, skipping excluded, hidden tool and virtualenv folders,
+    and anything in a folder that is not a regular file (a FIFO would block the read, /dev/zero never ends).
 
-    Files named explicitly are always returned (pre-commit passes exactly the files it wants).
-    Raises FileNotFoundError for a path that does not exist.
+    Files named explicitly are returned as they are (pre-commit passes exactly the files it wants), unless
+    `force_exclude` makes them honour `exclude` too. Raises FileNotFoundError for a path that does not exist.
     """
     found: list[Path] = []
     seen: set[Path] = set()
@@ -82,7 +86,9 @@ def discover(paths: list[Path], exclude: tuple[str, ...] = (), root: Path | None
     for given in paths:
         if not given.exists():
             raise FileNotFoundError(str(given))
-        if given.is_file():
+        if not given.is_dir():
+            if force_exclude and exclude and matches_any(_relative(given, base), exclude):
+                continue
             if given not in seen:
                 seen.add(given)
                 found.append(given)
@@ -103,10 +109,17 @@ def discover(paths: list[Path], exclude: tuple[str, ...] = (), root: Path | None
                 file = current / name
                 if exclude and matches_any(_relative(file, base), exclude):
                     continue
-                if file not in seen:
+                if file not in seen and _is_regular(file):
                     seen.add(file)
                     found.append(file)
     return found
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -144,10 +157,23 @@ def _position_of_offset(data: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a folder" if stat.S_ISDIR(mode) else "not a file"
+
+
 def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None, bytes]:
     """Read one file; returns (None, data) when it cannot be training code."""
     shown = display or str(path)
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise SourceError(f"cannot read file: not a regular file ({_file_kind(mode)})")
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read file: {exc.strerror or exc}") from None

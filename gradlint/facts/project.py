@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import libcst as cst
 
 from gradlint.facts.index import ClassInfo
+from gradlint.source import SourceError, decode_python
 
 if TYPE_CHECKING:
     from gradlint.facts import FileFacts
@@ -22,20 +23,33 @@ MAX_UP = 3  # how many folders up an absolute import may be found
 class Project:
     """Parses neighbouring files on demand (once each) to answer questions about their classes."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, avoid: frozenset[str] = frozenset(), watch: Callable[[tuple], None] | None = None
+    ) -> None:
         self._facts: dict[Path, FileFacts | None] = {}
-        # Every file whose content the answers so far depended on (for the cache).
-        self.used: dict[str, set[Path]] = {}
+        # Every file the answers so far depended on, or looked for and did not find (for the cache).
+        self.used: dict[str, set[str]] = {}
+        # Files not to read (they crashed or stalled a worker), and who to tell before reading a file
+        # (the worker's parent, so that it can blame the right file).
+        self.avoid = avoid
+        self.watch = watch
 
     def facts_for(self, path: Path) -> "FileFacts | None":
         path = path.resolve()
         if path not in self._facts:
             self._facts[path] = None  # guards against import cycles
-            try:
-                text = path.read_text(encoding="utf-8")
-                module = cst.parse_module(text)
-            except (OSError, UnicodeDecodeError, cst.ParserSyntaxError, RecursionError):
+            if str(path) in self.avoid:
                 return None
+            if self.watch is not None:
+                self.watch(("enter", str(path)))
+            try:
+                text = decode_python(path.read_bytes())
+                module = cst.parse_module(text)
+            except (OSError, SourceError, cst.ParserSyntaxError, RecursionError):
+                return None
+            finally:
+                if self.watch is not None:
+                    self.watch(("leave", str(path)))
             from gradlint.facts import FileFacts
 
             self._facts[path] = FileFacts(str(path), module, self, text)
@@ -55,11 +69,11 @@ class Project:
         module_name, _, class_name = qual.rpartition(".")
         if not module_name:
             return None
-        for candidate in self._module_files(module_name, Path(from_path)):
+        used = self.used.setdefault(str(Path(from_path).resolve()), set())
+        for candidate in self._module_files(module_name, Path(from_path), used):
             facts = self.facts_for(candidate)
             if facts is None:
                 continue
-            self.used.setdefault(str(Path(from_path).resolve()), set()).add(candidate.resolve())
             info = facts.index.classes.get(class_name)
             if info is not None:
                 return facts, info
@@ -71,7 +85,7 @@ class Project:
                         return found
         return None
 
-    def _module_files(self, module_name: str, from_path: Path) -> list[Path]:
+    def _module_files(self, module_name: str, from_path: Path, looked_at: set[str]) -> list[Path]:
         here = from_path.resolve().parent
         if module_name.startswith("."):
             dots = len(module_name) - len(module_name.lstrip("."))
@@ -87,7 +101,11 @@ class Project:
         for base in bases:
             target = base.joinpath(*parts) if parts else base
             for candidate in (target.with_suffix(".py") if parts else None, target / "__init__.py"):
-                if candidate is not None and candidate.is_file() and candidate != from_path.resolve():
+                if candidate is None or candidate == from_path.resolve():
+                    continue
+                # Looked at whether it exists or not: a file created later changes the answer.
+                looked_at.add(str(candidate))
+                if candidate.is_file():
                     found.append(candidate)
             if found:
                 break

@@ -43,7 +43,7 @@ def fix_text(text: str, path: str, settings: Settings) -> tuple[str, int]:
     A round whose result does not compile is tried again one fix at a time, so that a fix that would
     leave broken code is left out without holding back the others.
     """
-    from gradlint.engine import check_unit
+    from gradlint.lint import check_unit
     from gradlint.facts.project import Project
     from gradlint.source import SourceUnit
 
