@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -15,7 +15,7 @@ from gradlint import __version__
 from gradlint.config import Settings
 from gradlint.facts.project import Project
 from gradlint.findings import Edit, Finding, Fix, Severity
-from gradlint.fix.apply import FileFix, fix_file
+from gradlint.fix.apply import FileFix, file_encoding, fix_file
 from gradlint.lint import ParserLimit, check_unit, lint_source, syntax_finding
 from gradlint.source import SourceError, discover, read_unit
 from gradlint.workers import Failure, run_isolated
@@ -48,7 +48,7 @@ def _lint_file(
     description of an internal error (gradlint failed on the file), and one of why a valid file could
     not be checked."""
     try:
-        unit, _ = read_unit(Path(path), display)
+        unit, data = read_unit(Path(path), display)
     except SourceError as exc:
         return [syntax_finding(display, str(exc), exc.line, exc.column)], [], None, None
     if unit is None:
@@ -59,6 +59,9 @@ def _lint_file(
         return [], [], None, f"{display}: not checked: {exc}"
     except Exception as exc:  # a bug of ours must not stop the other files from being linted
         return [], [], f"{display}: internal error, file not checked ({type(exc).__name__}: {exc}); please report it", None
+    if any(f.fix is not None for f in findings) and file_encoding(data) is None:
+        # --fix leaves such a file alone: its findings must not claim a fix.
+        findings = [replace(f, fix=None) for f in findings]
     return findings, sorted(project.used.get(str(Path(path).resolve()), ())), None, None
 
 

@@ -176,12 +176,30 @@ def _rewrite(target: Path, data: bytes) -> None:
         os.fsync(out.fileno())
 
 
+def file_encoding(data: bytes) -> tuple[str, bool] | None:
+    """(encoding, BOM) to write a fixed file in, or None when decoding and encoding again does not give
+    back the same bytes (unicode_escape turns a newline into a backslash and an n on the way back: the
+    whole file would change)."""
+    from gradlint.source import SourceError, decode_python
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        bom = data.startswith(codecs.BOM_UTF8)
+        if encoding == "utf-8-sig":
+            encoding = "utf-8"
+        if _encode(decode_python(data), encoding, bom) != data:
+            return None
+    except (SyntaxError, SourceError, UnicodeEncodeError, LookupError):
+        return None
+    return encoding, bom
+
+
 def fix_file(path: Path, settings: Settings, display: str | None = None) -> FileFix | None:
-    """The fixed text of one .py file; None for files that cannot be fixed (notebooks, unreadable, or in an
-    encoding that does not give back the same bytes)."""
+    """The fixed text of one .py file; None for files that cannot be fixed (notebooks, unreadable, not a
+    regular file, or in an encoding that does not give back the same bytes)."""
     from gradlint.source import SourceError, decode_python, may_be_training_code
 
-    if path.suffix != ".py":
+    if path.suffix != ".py" or not path.is_file():
         return None
     try:
         data = path.read_bytes()
@@ -190,15 +208,8 @@ def fix_file(path: Path, settings: Settings, display: str | None = None) -> File
         return None
     if not may_be_training_code(data):
         return None
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    bom = data.startswith(codecs.BOM_UTF8)
-    if encoding == "utf-8-sig":
-        encoding = "utf-8"
-    try:
-        # unicode_escape turns a newline into a backslash and an n on the way back: the whole file would change.
-        if _encode(text, encoding, bom) != data:
-            return None
-    except (UnicodeEncodeError, LookupError):
+    written_as = file_encoding(data)
+    if written_as is None:
         return None
     fixed, count = fix_text(text, display or str(path), settings)
-    return FileFix(path, text, fixed, count, encoding, bom)
+    return FileFix(path, text, fixed, count, *written_as)

@@ -375,3 +375,12 @@ def _check_unwritable(tmp_path: Path) -> None:
     assert "clip_grad_norm_" in (tmp_path / "z" / "train.py").read_text()
     assert "z/broken.py:3:1: GL001" in run.stdout or "z/broken.py:2:" in run.stdout
     assert "m_locked/train.py" in run.stdout  # its GL101 is still reported
+
+
+def test_a_file_fix_would_re_encode_claims_no_fix(tmp_path):
+    """Reproducer 23's other half: --fix leaves a unicode_escape file alone, so its finding is not [*]."""
+    (tmp_path / "esc.py").write_bytes(("# -*- coding: unicode_escape -*-\n" + FLAGGED).encode("ascii"))
+    run = gradlint("--no-cache", "--format", "json", "esc.py", cwd=tmp_path)
+    assert run.returncode == 1
+    [finding] = findings(run.stdout)
+    assert finding["code"] == "GL101" and finding["fix"] is None
