@@ -113,6 +113,8 @@ class Scope:
     qualnames: dict[tuple[int, int | None], str | None] = field(default_factory=dict)
 
     def bind(self, binding: Binding) -> None:
+        # Bindings are made with increasing seq, so each name's list stays sorted by seq
+        # (names.lookup bisects it).
         self.bindings.setdefault(binding.name, []).append(binding)
 
     @property

@@ -1,7 +1,9 @@
 """Names: which binding a name refers to, and the qualified name behind imports."""
 from __future__ import annotations
 
+import bisect
 import functools
+from operator import attrgetter
 
 import libcst as cst
 
@@ -47,6 +49,9 @@ def canonical(qualname: str) -> str:
     return qualname
 
 
+_seq = attrgetter("seq")
+
+
 def lookup(name: str, scope: Scope, before: int | None = None) -> Binding | None:
     """The binding `name` refers to from `scope` (Python's LEGB, class bodies skipped).
 
@@ -58,9 +63,10 @@ def lookup(name: str, scope: Scope, before: int | None = None) -> Binding | None
         bindings = current.bindings.get(name)
         if bindings:
             if before is not None and current is scope:
-                earlier = [b for b in bindings if b.seq < before]
-                if earlier:
-                    return earlier[-1]
+                # Bindings are kept in seq order: the last one before `before` is found by bisection.
+                i = bisect.bisect_left(bindings, before, key=_seq)
+                if i:
+                    return bindings[i - 1]
             return bindings[-1] if current is not scope or before is None else bindings[0]
         current = current.parent
         # Methods do not see their class body's names.

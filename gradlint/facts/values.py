@@ -82,6 +82,11 @@ class Resolver:
     def __init__(self, facts: "FileFacts") -> None:
         self.facts = facts
         self.index = facts.index
+        # binding_value's answers by (binding id, depth), and _agrees' by (scope id, name, depth):
+        # a name re-assigned from itself (`lr = lr * 2`) asks the same ones again and again, so
+        # without them the cost grows exponentially with the number of assignments.
+        self._binding_values: dict[tuple[int, int], Value | None] = {}
+        self._agreements: dict[tuple[int, str, int], bool] = {}
         self.arg_options = _collect_arg_options(self)
 
     # -- entry points ------------------------------------------------------------------------
@@ -204,15 +209,16 @@ class Resolver:
         return self.binding_value(binding, depth)
 
     def binding_value(self, binding: Binding, depth: int = 0) -> Value | None:
+        key = (id(binding), depth)
+        if key not in self._binding_values:
+            self._binding_values[key] = self._binding_value(binding, depth)
+        return self._binding_values[key]
+
+    def _binding_value(self, binding: Binding, depth: int) -> Value | None:
         kind = binding.kind
         if kind == "assign":
-            # A name assigned more than once in its scope (outside the point of use) is a
-            # variable, not a constant; only trust the single-assignment case at module level.
-            same = binding.scope.bindings.get(binding.name, [])
-            if binding.scope.parent is None and sum(1 for b in same if b.kind != "import") > 1:
-                values = {self._plain(b, depth) for b in same if b.kind == "assign"}
-                if len(values) != 1:
-                    return None
+            if binding.scope.parent is None and not self._agrees(binding.scope, binding.name, depth):
+                return None
             v = self._value(binding.value, binding.scope, binding.seq, depth + 1)
             if v is None:
                 return None
@@ -228,6 +234,21 @@ class Resolver:
         if kind == "param":
             return self._param(binding, depth)
         return None
+
+    def _agrees(self, scope: Scope, name: str, depth: int) -> bool:
+        """Whether a name assigned more than once in `scope` is given one value by every assignment.
+
+        A name assigned more than once in its scope (outside the point of use) is a variable, not
+        a constant; only the single-assignment case is trusted at module level.
+        """
+        key = (id(scope), name, depth)
+        if key not in self._agreements:
+            same = scope.bindings.get(name, [])
+            agrees = True
+            if sum(1 for b in same if b.kind != "import") > 1:
+                agrees = len({self._plain(b, depth) for b in same if b.kind == "assign"}) == 1
+            self._agreements[key] = agrees
+        return self._agreements[key]
 
     def _plain(self, binding: Binding, depth: int):
         v = self._value(binding.value, binding.scope, binding.seq, depth + 1)
