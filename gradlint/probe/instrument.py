@@ -1,18 +1,22 @@
 """Hooks that watch a training run from inside its process and turn each step into a StepRecord.
 
 Only public torch extension points are used: the global optimizer step hooks, the global module forward
-(pre-)hooks, and wrappers around the clipping functions and the two backward entry points. Global *backward*
-module hooks are deliberately not used: they wrap module outputs in autograd functions that break models with
-in-place operations.
+(pre-)hooks, and wrappers around the clipping functions, the backward entry points, torch.autograd.grad,
+torch.func.grad(_and_value) and GradScaler's scale/unscale_/step. Global *backward* module hooks are deliberately
+not used: they wrap module outputs in autograd functions that break models with in-place operations.
 
-Cost matters (the probe must stay under 10% of step time), so per step the recorder launches a few fused
-reductions (torch._foreach_norm over all gradients; one sum per leaf-module output for the NaN/Inf check) and
-reads them back with a single .tolist(): one device sync per step.
+Cost matters (the probe must stay under 10% of step time), so per optimizer step the recorder launches a few
+fused reductions (torch._foreach_norm over all gradients; one sum per leaf-module output for the NaN/Inf check)
+and reads them back with a single .tolist(): one device sync per step. Those norms are computed in the tensors'
+own dtype, which overflows for huge finite values (squares above float32's range, float16 norms above 65504);
+the few that come back non-finite are measured again exactly, so the fast path stays fast and every finite
+gradient still gets its true norm.
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -51,6 +55,68 @@ def _finite_probe(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.sum(dtype=torch.float32) if tensor.element_size() < 4 else tensor.sum()
 
 
+def _values(grad: torch.Tensor) -> torch.Tensor:
+    """The values a gradient holds: a sparse gradient's (coalesced, so repeated indices are summed first)."""
+    if grad.is_sparse:
+        return grad.coalesce().values()
+    if grad.layout != torch.strided:  # CSR and the other compressed layouts
+        return grad.to_dense()
+    return grad
+
+
+def exact_norm(tensor: torch.Tensor) -> float:
+    """The L2 norm in float64, divided by the largest magnitude first so that no square overflows."""
+    values = _values(tensor.detach()).to("cpu")
+    values = values.to(torch.complex128).abs() if values.is_complex() else values.to(torch.float64).abs()
+    if values.numel() == 0:
+        return 0.0
+    peak = float(values.max())
+    if peak == 0 or not math.isfinite(peak):
+        return peak  # all zero, or a NaN/Inf that is really there
+    return peak * float(torch.linalg.vector_norm(values / peak))
+
+
+def _exact_norms(norms: list[float], tensors: list[torch.Tensor | None]) -> list[float]:
+    """The norms, with each non-finite one measured again exactly where its tensor is still as it was."""
+    if all(math.isfinite(v) for v in norms):
+        return norms
+    return [v if math.isfinite(v) or t is None else exact_norm(t) for v, t in zip(norms, tensors)]
+
+
+def _read(values: list[torch.Tensor]) -> list[float]:
+    """0-d tensors as floats: one stack (which promotes mixed dtypes) and one sync per device."""
+    try:
+        return torch.stack(values).tolist()
+    except RuntimeError:  # tensors on several devices
+        floats = [0.0] * len(values)
+        by_device: dict[torch.device, list[int]] = {}
+        for i, value in enumerate(values):
+            by_device.setdefault(value.device, []).append(i)
+        for indices in by_device.values():
+            for i, value in zip(indices, torch.stack([values[i] for i in indices]).tolist()):
+                floats[i] = value
+        return floats
+
+
+def _graph_leaves(output: torch.Tensor) -> list[torch.Tensor]:
+    """The tensors a backward from output accumulates into: the variables of its graph's AccumulateGrad nodes."""
+    leaves = []
+    seen = set()
+    stack = [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)
+        if isinstance(variable, torch.Tensor):
+            leaves.append(variable)
+        else:
+            stack.extend(child for child, _ in node.next_functions)
+    leaves.reverse()  # the depth-first walk from the loss meets the last layers first
+    return leaves
+
+
 def _recurrent_blocks(module: torch.nn.RNNBase) -> list[tuple[str, torch.Tensor, float]]:
     """(parameter name, hidden-to-hidden matrix, derivative bound of its activation) for an RNN/LSTM/GRU.
 
@@ -66,6 +132,13 @@ def _recurrent_blocks(module: torch.nn.RNNBase) -> list[tuple[str, torch.Tensor,
             weight = weight[2 * hidden : 3 * hidden]
         blocks.append((name, weight, 1.0))  # tanh' <= 1, relu' <= 1
     return blocks
+
+
+def _wraps(wrapper: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(original, "__name__", wrapper.__name__)
+    wrapper.__doc__ = original.__doc__
+    return wrapper
 
 
 class Recorder:
@@ -93,6 +166,8 @@ class Recorder:
         self._optimizers = {id(o) for o in optimizers} if optimizers is not None else None
         self._names: dict[int, str] = {}
         self._names_for = -1  # number of roots the name map was built from
+        self._owner: dict[int, int] = {}  # parameter id -> id of the module that holds it
+        self._forward_order: dict[int, int] = {}  # module id -> rank of its first call: "first layers" come first
         self._depth = 0
         self._leaf: dict[int, bool] = {}
         self._checking = True
@@ -101,16 +176,27 @@ class Recorder:
         self._recurrent: dict[int, torch.nn.RNNBase] = {}
         self._recurrent_start: list[tuple[torch.nn.RNNBase, str, float, float]] = []
         self._in_backward = False
+        self._in_functional = False
         self._loss: torch.Tensor | None = None
-        self._clip_norms: dict[int, torch.Tensor] = {}
+        self._leaves: list[torch.Tensor] | None = None  # what the current backward trains, before any optimizer
+        self._clip_norms: dict[int, float] = {}
         self._clip_threshold: float | None = None
+        self._clip_scaled = False
+        self._scaled: tuple[torch.Tensor, torch.Tensor] | None = None  # (loss x scale, loss) from GradScaler.scale
+        self._scaled_backward = False  # the last backward ran on a scaled loss...
+        self._unscaled = False  # ...and scaler.unscale_ has run since
+        self._scaler: Any = None
+        self._skipped_scales: list[float] = []
         self._optimizer_seen = False
+        self._optimizer_steps = 0
+        self._labels: dict[int, str] = {}
         self._step_state: dict[str, Any] | None = None
         self._pending_manual: dict[str, Any] | None = None
-        self._grad_marks: list[tuple[torch.Tensor, int, int]] | None = None
-        self._cleared: bool | None = None
-        self._buffers: list[torch.Tensor] = []
-        self._buffers_key: tuple[int, ...] = ()
+        # Per optimizer (None: hand-written updates): the gradients its last step used, until seen cleared.
+        self._grad_marks: dict[str | None, list[tuple[torch.Tensor, int, int]]] = {}
+        self._cleared: dict[str | None, bool] = {}
+        self._buffers: dict[str, tuple[tuple[int, ...], list[torch.Tensor]]] = {}
+        self._leaf_names: dict[int, str] = {}
         self._handles: list[Any] = []
         self._patched: list[tuple[Any, str, Any]] = []
         self.steps = 0
@@ -128,14 +214,23 @@ class Recorder:
             optimizer_hooks.register_optimizer_step_pre_hook(self._on_step_pre),
             optimizer_hooks.register_optimizer_step_post_hook(self._on_step_post),
         ]
+        import torch.func
         import torch.nn.utils
         import torch.nn.utils.clip_grad
+        from torch.amp import GradScaler
 
         for owner in (torch.nn.utils, torch.nn.utils.clip_grad):
             self._patch(owner, "clip_grad_norm_", self._wrap_clip(owner.clip_grad_norm_))
             self._patch(owner, "clip_grad_value_", self._wrap_clip(owner.clip_grad_value_))
-        self._patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward, tensor_method=True))
-        self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward, tensor_method=False))
+        self._patch(torch.nn.utils, "clip_grads_with_norm_", self._wrap_clip(torch.nn.utils.clip_grads_with_norm_))
+        self._patch(torch.Tensor, "backward", self._wrap_backward(torch.Tensor.backward))
+        self._patch(torch.autograd, "backward", self._wrap_backward(torch.autograd.backward))
+        self._patch(torch.autograd, "grad", self._wrap_autograd_grad(torch.autograd.grad))
+        self._patch(torch.func, "grad", self._wrap_functional(torch.func.grad, with_value=False))
+        self._patch(torch.func, "grad_and_value", self._wrap_functional(torch.func.grad_and_value, with_value=True))
+        self._patch(GradScaler, "scale", self._wrap_scale(GradScaler.scale))
+        self._patch(GradScaler, "unscale_", self._wrap_unscale(GradScaler.unscale_))
+        self._patch(GradScaler, "step", self._wrap_scaler_step(GradScaler.step))
 
     def uninstall(self) -> None:
         for handle in self._handles:
@@ -153,10 +248,15 @@ class Recorder:
         # DataLoader workers are forks of this process: they inherit the hooks but must stay silent.
         return os.getpid() == self._pid
 
+    def _watched(self, optimizer: torch.optim.Optimizer) -> bool:
+        return self._optimizers is None or id(optimizer) in self._optimizers
+
     # ----- forward: roots, names, NaN/Inf origin, recurrent weights ---------------------------------
     def _on_forward_pre(self, module: torch.nn.Module, args: tuple) -> None:
         if not self._mine():
             return
+        if id(module) not in self._forward_order:
+            self._forward_order[id(module)] = len(self._forward_order)
         if self._depth == 0:
             self.forward_calls += 1
             if not self._fixed_roots and id(module) not in self._roots:
@@ -184,7 +284,7 @@ class Recorder:
         if leaf or self._depth == 0:
             self._checks.extend(("output", module, _finite_probe(t)) for t in _tensors_in(output))
         if len(self._checks) > MAX_PENDING_CHECKS:
-            self._resolve_checks([float(v) for v in torch.stack([c[2].float().cpu() for c in self._checks]).tolist()])
+            self._resolve_checks(_read([c[2] for c in self._checks]))
 
     def _resolve_checks(self, values: list[float]) -> None:
         for (kind, module, _), value in zip(self._checks, values):
@@ -198,6 +298,7 @@ class Recorder:
         if self._names_for == len(self._roots):
             return
         names: dict[int, str] = {}
+        owner: dict[int, int] = {}
         used: dict[str, int] = {}
         for root in self._roots.values():
             label = type(root).__name__
@@ -206,20 +307,35 @@ class Recorder:
                 label = f"{label}#{used[label]}"
             for module_name, module in root.named_modules():
                 names.setdefault(id(module), f"{label}.{module_name}" if module_name else label)
+                for param in module.parameters(recurse=False):
+                    owner.setdefault(id(param), id(module))
             for param_name, param in root.named_parameters():
                 names.setdefault(id(param), f"{label}.{param_name}")
         self._names = names
+        self._owner = owner
         self._names_for = len(self._roots)
 
     def _module_name(self, module: torch.nn.Module) -> str:
         self._refresh_names()
         return self._names.get(id(module), type(module).__name__)
 
-    def _param_names(self, params: list[torch.nn.Parameter]) -> list[str]:
+    def _param_names(self, params: list[torch.Tensor]) -> list[str]:
         self._refresh_names()
-        return [
-            self._names.get(id(p), f"param{i}({'x'.join(map(str, p.shape))})") for i, p in enumerate(params)
-        ]
+        return [self._names.get(id(p)) or self._leaf_name(p) for p in params]
+
+    def _leaf_name(self, tensor: torch.Tensor) -> str:
+        """A tensor trained outside any module: its name among the script's globals, else a numbered one."""
+        name = self._leaf_names.get(id(tensor))
+        if name is None:
+            script = vars(sys.modules.get("__main__", sys))
+            found = next((key for key, value in script.items() if value is tensor), None)
+            name = found or f"tensor{len(self._leaf_names)}({'x'.join(map(str, tensor.shape))})"
+            self._leaf_names[id(tensor)] = name
+        return name
+
+    def _forward_rank(self, param: torch.Tensor) -> int:
+        """Where the module holding param first ran; tensors outside modules go last, in the order given."""
+        return self._forward_order.get(self._owner.get(id(param), -1), len(self._forward_order))
 
     # ----- clipping ---------------------------------------------------------------------------------
     def _wrap_clip(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -229,24 +345,77 @@ class Recorder:
             if not recorder._mine():
                 return original(parameters, *args, **kwargs)
             params = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
-            with_grad = [p for p in params if p.grad is not None]
-            if with_grad:
-                with torch.no_grad():
-                    norms = torch._foreach_norm([p.grad for p in with_grad])
-                for p, norm in zip(with_grad, norms):
-                    # The first clip of a step sees the gradients as backward left them.
-                    recorder._clip_norms.setdefault(id(p), norm)
             threshold = args[0] if args else kwargs.get("max_norm", kwargs.get("clip_value"))
-            recorder._clip_threshold = float(threshold) if threshold is not None else None
+            recorder._before_clip(params, threshold)
             return original(params, *args, **kwargs)
 
-        clip.__wrapped__ = original  # type: ignore[attr-defined]
-        clip.__name__ = getattr(original, "__name__", "clip")
-        clip.__doc__ = original.__doc__
-        return clip
+        return _wraps(clip, original)
+
+    def _before_clip(self, params: list[torch.Tensor], threshold: Any) -> None:
+        if threshold is None or not math.isfinite(float(threshold)):
+            return  # clipping to infinity only measures the norm (the Hugging Face Trainer does this)
+        if self._scaled_backward and not self._unscaled:
+            # Gradients still multiplied by the loss scale: the threshold means nothing here (GL103). Recorded
+            # as a finding; the step's G is measured on the unscaled gradients the optimizer gets.
+            self._clip_scaled = True
+            return
+        new = [p for p in params if p.grad is not None and id(p) not in self._clip_norms]
+        if new:
+            grads = [_values(p.grad) for p in new]
+            # Read now (one sync per clip): clipping rescales these gradients in place, so a norm that overflowed
+            # could not be measured again later. The first clip of a step sees them as backward left them.
+            with torch.no_grad():
+                norms = _exact_norms(_read(torch._foreach_norm(grads)), grads)
+            self._clip_norms.update(zip(map(id, new), norms))
+        self._clip_threshold = float(threshold)
+
+    # ----- GradScaler -------------------------------------------------------------------------------
+    def _wrap_scale(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        def scale(scaler: Any, outputs: Any) -> Any:
+            scaled = original(scaler, outputs)
+            if recorder._mine() and isinstance(outputs, torch.Tensor):
+                recorder._scaled = (scaled, outputs)
+                recorder._optimizer_seen = True  # a scaler steps an optimizer: no hand-written updates here
+            return scaled
+
+        return _wraps(scale, original)
+
+    def _wrap_unscale(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        def unscale_(scaler: Any, optimizer: Any) -> Any:
+            recorder._unscaled = True
+            return original(scaler, optimizer)
+
+        return _wraps(unscale_, original)
+
+    def _wrap_scaler_step(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        def step(scaler: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+            if not recorder._mine() or not scaler.is_enabled():
+                return original(scaler, optimizer, *args, **kwargs)
+            steps = recorder._optimizer_steps
+            result = original(scaler, optimizer, *args, **kwargs)
+            if recorder._optimizer_steps == steps:
+                recorder._on_skipped(scaler)
+            return result
+
+        return _wraps(step, original)
+
+    def _on_skipped(self, scaler: Any) -> None:
+        """The scaler found Inf/NaN in the scaled gradients and did not call optimizer.step: normal loss scaling."""
+        self._scaler = scaler
+        self._skipped_scales.append(scaler.get_scale())
+        # What was clipped belonged to the skipped step.
+        self._clip_norms = {}
+        self._clip_threshold = None
+        self._clip_scaled = False
 
     # ----- backward ---------------------------------------------------------------------------------
-    def _wrap_backward(self, original: Callable[..., Any], *, tensor_method: bool) -> Callable[..., Any]:
+    def _wrap_backward(self, original: Callable[..., Any]) -> Callable[..., Any]:
         recorder = self
 
         def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
@@ -262,83 +431,226 @@ class Recorder:
             finally:
                 recorder._in_backward = False
 
-        backward.__wrapped__ = original  # type: ignore[attr-defined]
-        backward.__name__ = "backward"
-        backward.__doc__ = original.__doc__
-        return backward
+        return _wraps(backward, original)
 
     def _before_backward(self, tensors: Any) -> None:
         self.backward_calls += 1
         if isinstance(tensors, (tuple, list)):
             tensors = tensors[0] if len(tensors) == 1 else None
-        self._loss = tensors.detach() if isinstance(tensors, torch.Tensor) and tensors.numel() == 1 else None
-        if self._grad_marks is not None:
-            # zero_grad() sets .grad to None; grad.zero_() bumps its version: either way it was cleared.
-            self._cleared = any(
-                p.grad is None or id(p.grad) != grad_id or p.grad._version != version
-                for p, grad_id, version in self._grad_marks
-            )
-            self._grad_marks = None
+        output = tensors if isinstance(tensors, torch.Tensor) else None
+        loss = output
+        self._scaled_backward = self._scaled is not None and output is self._scaled[0]
+        if self._scaled_backward:
+            self._unscaled = False
+            loss = self._scaled[1]  # the loss the script computed, not the loss times the scale
+        self._loss = loss.detach() if loss is not None and loss.numel() == 1 else None
+        self._check_cleared()
         if self._pending_manual is not None:
             self._finish_manual_step()
+        # Before any optimizer, this backward may be training tensors by hand: find them in its graph, which
+        # backward frees.
+        self._leaves = _graph_leaves(output) if not self._optimizer_seen and output is not None else None
 
     def _after_backward(self) -> None:
+        for key, marks in self._grad_marks.items():
+            # The backward accumulated into gradients not cleared yet: mark them as they are now.
+            self._grad_marks[key] = [(p, id(p.grad), p.grad._version) for p, _, _ in marks if p.grad is not None]
+        leaves, self._leaves = self._leaves, None
         if self._optimizer_seen:
             return
         # No optimizer step yet: this may be a hand-written update. Read the gradients now, before the
         # script applies and clears them; the step counts once the parameters are seen to change.
-        params = [p for root in self._roots.values() for p in root.parameters() if p.grad is not None]
+        if leaves is None:
+            leaves = [p for root in self._roots.values() for p in root.parameters()]
+        params = [p for p in leaves if p.grad is not None]
         if params:
-            self._pending_manual = self._measure_before_update(params)
+            self._pending_manual = self._measure(params, [p.grad for p in params], key=None, eager=True)
+
+    def _check_cleared(self) -> None:
+        """At each backward: were the gradients each optimizer last stepped with cleared since that step?
+
+        zero_grad() sets .grad to None; grad.zero_() bumps its version: either way they were cleared.
+        """
+        for key, marks in list(self._grad_marks.items()):
+            if any(
+                p.grad is None or id(p.grad) != grad_id or p.grad._version != version for p, grad_id, version in marks
+            ):
+                self._cleared[key] = True
+                del self._grad_marks[key]
+
+    # ----- gradients returned by a call: torch.autograd.grad, torch.func.grad -------------------------------
+    def _wrap_autograd_grad(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        recorder = self
+
+        def grad(outputs: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(outputs, inputs, *args, **kwargs)
+            busy = recorder._in_backward or recorder._in_functional
+            if recorder._optimizer_seen or busy or not recorder._mine():
+                return result
+            inputs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+            pairs = [(x, g) for x, g in zip(inputs, result) if g is not None and x.is_leaf]
+            if pairs:
+                loss = outputs[0] if isinstance(outputs, (tuple, list)) and len(outputs) == 1 else outputs
+                recorder._on_gradients([x for x, _ in pairs], [g for _, g in pairs], loss)
+            return result
+
+        return _wraps(grad, original)
+
+    def _wrap_functional(self, original: Callable[..., Any], *, with_value: bool) -> Callable[..., Any]:
+        recorder = self
+
+        def transform(func: Callable[..., Any], argnums: Any = 0, has_aux: bool = False, **kw: Any) -> Any:
+            inner = original(func, argnums, has_aux, **kw)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if recorder._in_functional or not recorder._mine():
+                    return inner(*args, **kwargs)
+                recorder._in_functional = True  # torch.func.grad calls torch.autograd.grad inside
+                try:
+                    result = inner(*args, **kwargs)
+                finally:
+                    recorder._in_functional = False
+                if not recorder._optimizer_seen:
+                    recorder._on_functional_result(args, argnums, has_aux, with_value, result)
+                return result
+
+            return _wraps(call, inner)
+
+        return _wraps(transform, original)
+
+    def _on_functional_result(
+        self, args: tuple, argnums: int | tuple[int, ...], has_aux: bool, with_value: bool, result: Any
+    ) -> None:
+        from torch.utils._pytree import keystr, tree_flatten_with_path, tree_leaves
+
+        grads, rest = result if (with_value or has_aux) else (result, None)
+        value = (rest[0] if has_aux else rest) if with_value else None
+        inputs = args[argnums] if isinstance(argnums, int) else tuple(args[i] for i in argnums)
+        flat, _ = tree_flatten_with_path(inputs)
+        grad_leaves = tree_leaves(grads)
+        pairs = [
+            (keystr(path), x, g)
+            for (path, x), g in zip(flat, grad_leaves)
+            if isinstance(x, torch.Tensor) and isinstance(g, torch.Tensor)
+        ]
+        if pairs:
+            for name, x, _ in pairs:
+                self._leaf_names[id(x)] = f"params{name}" if name else "params"
+            self._on_gradients([x for _, x, _ in pairs], [g for _, _, g in pairs], value)
+
+    def _on_gradients(self, params: list[torch.Tensor], grads: list[torch.Tensor], loss: Any) -> None:
+        """Gradients a call returned: a step once the parameters change by the next call (in place, or as the
+        new tensors passed to it)."""
+        if self._pending_manual is not None:
+            self._finish_manual_step(params)
+        loss = loss if isinstance(loss, torch.Tensor) and loss.numel() == 1 else None
+        self._loss = loss.detach() if loss is not None else None
+        self._pending_manual = self._measure(params, grads, key=None, eager=True)
 
     # ----- one step ---------------------------------------------------------------------------------
-    def _measure_before_update(self, params: list[torch.nn.Parameter]) -> dict[str, Any]:
+    def _measure(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], *, key: str | None, eager: bool = False
+    ) -> dict[str, Any]:
+        """Launch the reductions for the gradients a step is about to apply, and copy what it will change.
+
+        eager: read the norms now, because the script may zero the gradients before the step is known to be over.
+        """
         with torch.no_grad():
-            after = torch._foreach_norm([p.grad for p in params])
-            before = [self._clip_norms.get(id(p), norm) for p, norm in zip(params, after)]
-            samples = self._sample_buffers(params)
+            grads = [_values(g) for g in grads]
+            norms = torch._foreach_norm(grads)
+            samples = self._sample_buffers(key, params)
             torch._foreach_copy_(samples, [p.detach().reshape(-1)[:UPDATE_SAMPLE] for p in params])
+        cleared = False if key in self._grad_marks else self._cleared.pop(key, None)
         state = {
+            "key": key,
             "params": params,
-            "after": after,
-            "before": before,
+            "grads": grads,
+            "versions": [g._version for g in grads],
+            "norms": norms,
+            "read": _exact_norms(_read(norms), grads) if eager else None,
             "samples": samples,
             "loss": self._loss,
-            "clipped": bool(self._clip_norms),
+            "clip_norms": self._clip_norms,
             "threshold": self._clip_threshold,
-            "cleared": self._cleared,
+            "clip_scaled": self._clip_scaled,
+            "cleared": cleared,
         }
         self._clip_norms = {}
         self._clip_threshold = None
-        self._cleared = None
-        self._grad_marks = [(p, id(p.grad), p.grad._version) for p in params]
+        self._clip_scaled = False
+        self._grad_marks[key] = [(p, id(p.grad), p.grad._version) for p in params if p.grad is not None]
+        if not self._grad_marks[key]:
+            del self._grad_marks[key]  # gradients returned by a call: nothing to clear
         return state
 
-    def _sample_buffers(self, params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
-        """Buffers for the parameters' values before a step, reused while the parameter set is the same."""
-        key = tuple(id(p) for p in params)
-        if self._buffers_key != key:
-            self._buffers = [torch.empty_like(p.detach().reshape(-1)[:UPDATE_SAMPLE]) for p in params]
-            self._buffers_key = key
-        return self._buffers
+    def _sample_buffers(self, key: str | None, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Buffers for the parameters' values before a step, reused while an optimizer's parameters are the same
+        (hand-written updates get new ones: their tensors may be new each step)."""
+        if key is None:
+            return [torch.empty_like(p.detach().reshape(-1)[:UPDATE_SAMPLE]) for p in params]
+        ids = tuple(id(p) for p in params)
+        cached = self._buffers.get(key)
+        if cached is None or cached[0] != ids:
+            buffers = [torch.empty_like(p.detach().reshape(-1)[:UPDATE_SAMPLE]) for p in params]
+            cached = self._buffers[key] = (ids, buffers)
+        return cached[1]
 
-    def _finish_manual_step(self) -> None:
+    def _finish_manual_step(self, new_params: list[torch.Tensor] | None = None) -> None:
         state, self._pending_manual = self._pending_manual, None
-        record = self._finish_step(state, kind="backward", lr=None)
+        old = state["params"]
+        if new_params is not None and [p.shape for p in new_params] != [p.shape for p in old]:
+            new_params = None
+        record = self._finish_step(state, kind="backward", lr=None, current=new_params)
         if record is None:
             return  # nothing changed: gradients are being accumulated, or only inspected
         self._emit_step(record)
 
-    def _on_step_pre(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
-        if not self._mine() or (self._optimizers is not None and id(optimizer) not in self._optimizers):
-            return
-        self._optimizer_seen = True
-        self._pending_manual = None
+    def _label(self, optimizer: torch.optim.Optimizer) -> str:
+        label = self._labels.get(id(optimizer))
+        if label is None:
+            name = type(optimizer).__name__
+            same = sum(existing.split("#")[0] == name for existing in self._labels.values())
+            label = self._labels[id(optimizer)] = f"{name}#{same + 1}" if same else name
+        return label
+
+    def _measure_optimizer(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        self._step_state = self._measure_before_update(params) if params else None
+        return self._measure(params, [p.grad for p in params], key=self._label(optimizer)) if params else None
+
+    def _on_step_pre(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> Any:
+        if not self._mine() or not self._watched(optimizer):
+            return None
+        if not self._optimizer_seen:
+            self._optimizer_seen = True
+            self._grad_marks.pop(None, None)
+        self._pending_manual = None
+        # args holds the optimizer itself first, then step's own arguments.
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
+        if not callable(closure):
+            self._step_state = self._measure_optimizer(optimizer)
+            return None
+        # The backward runs inside step() (LBFGS, Lightning): measure what the closure's first call leaves,
+        # which is what this step applies (later calls of an LBFGS step see parameters it already moved).
+        self._step_state = None
+        measured = False
+
+        def measured_closure() -> Any:
+            nonlocal measured
+            result = closure()
+            if not measured:
+                measured = True
+                self._step_state = self._measure_optimizer(optimizer)
+            return result
+
+        if "closure" in kwargs:
+            return args, {**kwargs, "closure": measured_closure}
+        return (args[0], measured_closure, *args[2:]), kwargs
 
     def _on_step_post(self, optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
-        if not self._mine() or (self._optimizers is not None and id(optimizer) not in self._optimizers):
+        if not self._mine():
+            return
+        self._optimizer_steps += 1
+        if not self._watched(optimizer):
             return
         state, self._step_state = self._step_state, None
         if state is None:
@@ -348,36 +660,59 @@ class Recorder:
         if record is not None:
             self._emit_step(record)
 
-    def _finish_step(self, state: dict[str, Any], *, kind: str, lr: float | None, always: bool = False) -> StepRecord | None:
-        """Read everything the step left behind in one sync and build its record."""
-        params: list[torch.nn.Parameter] = state["params"]
+    def _finish_step(
+        self,
+        state: dict[str, Any],
+        *,
+        kind: str,
+        lr: float | None,
+        always: bool = False,
+        current: list[torch.Tensor] | None = None,
+    ) -> StepRecord | None:
+        """Read everything the step left behind in one sync and build its record.
+
+        current: the parameters after the step where it made new tensors (functional training).
+        """
+        params: list[torch.Tensor] = state["params"]
+        current = current or params
         n = len(params)
         with torch.no_grad():
-            param_norms = torch._foreach_norm([p.detach() for p in params])
-            new_samples = [p.detach().reshape(-1)[:UPDATE_SAMPLE] for p in params]
-            deltas = torch._foreach_norm(torch._foreach_sub(new_samples, state["samples"]))
+            param_norms = torch._foreach_norm([p.detach() for p in current])
+            new_samples = [p.detach().reshape(-1)[:UPDATE_SAMPLE] for p in current]
+            changes = torch._foreach_sub(new_samples, state["samples"])
+            deltas = torch._foreach_norm(changes)
             old_norms = torch._foreach_norm(state["samples"])
-            values = [*state["after"], *state["before"], *param_norms, *deltas, *old_norms]
+            values = [*param_norms, *deltas, *old_norms]
+            if state["read"] is None:
+                values.extend(state["norms"])
             if state["loss"] is not None:
                 values.append(state["loss"].reshape(()))
             values.extend(check[2] for check in self._checks)
-            try:
-                flat = torch.stack(values).tolist()
-            except RuntimeError:  # mixed dtypes or devices
-                device = values[0].device
-                flat = torch.stack([v.to(device=device, dtype=torch.float32) for v in values]).tolist()
-        after, before, pnorms, dnorms, onorms = (flat[i * n : (i + 1) * n] for i in range(5))
-        rest = flat[5 * n :]
+            flat = _read(values)
+        pnorms, dnorms, onorms = (flat[i * n : (i + 1) * n] for i in range(3))
+        rest = flat[3 * n :]
+        if state["read"] is None:
+            # A gradient the script changed since (scaled, zeroed) can no longer be measured again.
+            unchanged = [g if g._version == v else None for g, v in zip(state["grads"], state["versions"])]
+            after = _exact_norms(rest[:n], unchanged)
+            rest = rest[n:]
+        else:
+            after = state["read"]
         loss = rest.pop(0) if state["loss"] is not None else None
         self._resolve_checks(rest)
+        pnorms = _exact_norms(pnorms, current)
+        dnorms = _exact_norms(dnorms, changes)
+        onorms = _exact_norms(onorms, state["samples"])
         changed = [i for i in range(n) if dnorms[i] != 0]
         if not changed and not always:
             return None
-        delta = math.sqrt(sum(dnorms[i] ** 2 for i in changed))
-        base = math.sqrt(sum(onorms[i] ** 2 for i in changed))
-        total_before = math.sqrt(sum(v * v for v in before))
-        total_after = math.sqrt(sum(v * v for v in after))
-        total_params = math.sqrt(sum(v * v for v in pnorms))
+        before = [state["clip_norms"].get(id(p), norm) for p, norm in zip(params, after)]
+        # math.hypot scales as it sums: no square overflows, however large a finite norm is.
+        delta = math.hypot(*(dnorms[i] for i in changed))
+        base = math.hypot(*(onorms[i] for i in changed))
+        total_before = math.hypot(*before)
+        total_params = math.hypot(*pnorms)
+        order = sorted(range(n), key=lambda i: self._forward_rank(params[i]))
         names = self._param_names(params)
         nonfinite = []
         if loss is not None and not math.isfinite(loss):
@@ -386,23 +721,28 @@ class Recorder:
             nonfinite.append("grad")
         if not math.isfinite(total_params):
             nonfinite.append("param")
+        skipped, self._skipped_scales = self._skipped_scales, []
         self.steps += 1
         return StepRecord(
             step=self.steps,
             kind=kind,
             loss=loss,
             grad_norm=total_before,
-            grad_norm_after=total_after,
+            grad_norm_after=math.hypot(*after),
             param_norm=total_params,
             update_ratio=delta / base if changed and base > 0 else None,
             lr=lr,
-            clipped=state["clipped"],
+            clipped=bool(state["clip_norms"]),
             clip_threshold=state["threshold"],
-            grad_norms=dict(zip(names, before)),
-            param_norms=dict(zip(names, pnorms)),
+            grad_norms={names[i]: before[i] for i in order},
+            param_norms={names[i]: pnorms[i] for i in order},
             nonfinite=nonfinite,
             nonfinite_origin=self._origin if nonfinite else None,
             grads_cleared=state["cleared"],
+            optimizer=state["key"],
+            skipped_scales=skipped,
+            loss_scale=self._scaler.get_scale() if skipped else None,
+            clip_scaled=state["clip_scaled"],
         )
 
     def _emit_step(self, record: StepRecord) -> None:

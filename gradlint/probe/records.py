@@ -32,6 +32,11 @@ def is_finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+_FLOAT_FIELDS = (
+    "loss", "grad_norm", "grad_norm_after", "param_norm", "update_ratio", "lr", "clip_threshold", "loss_scale"
+)
+
+
 @dataclass
 class StepRecord:
     """One optimization step (an optimizer step, or a backward pass followed by a manual update)."""
@@ -50,11 +55,15 @@ class StepRecord:
     param_norms: dict[str, float] = field(default_factory=dict)
     nonfinite: list[str] = field(default_factory=list)  # any of "loss", "grad", "param"
     nonfinite_origin: str | None = None  # "input" or the first module whose output went non-finite
-    grads_cleared: bool | None = None  # were .grad cleared since the previous step (None: first step)
+    grads_cleared: bool | None = None  # were .grad cleared since this optimizer's previous step (None: first step)
+    optimizer: str | None = None  # which optimizer took the step ("Adam", "Adam#2"); None for hand-written updates
+    skipped_scales: list[float] = field(default_factory=list)  # loss scales of steps a GradScaler skipped before it
+    loss_scale: float | None = None  # the GradScaler's scale at this step, recorded after skipped steps
+    clip_scaled: bool = False  # clipping ran on gradients still multiplied by the loss scale (not counted as clipping)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("loss", "grad_norm", "grad_norm_after", "param_norm", "update_ratio", "lr", "clip_threshold"):
+        for name in _FLOAT_FIELDS:
             data[name] = encode_float(data[name])
         data["grad_norms"] = {k: encode_float(v) for k, v in self.grad_norms.items()}
         data["param_norms"] = {k: encode_float(v) for k, v in self.param_norms.items()}
@@ -65,7 +74,7 @@ class StepRecord:
     def from_json(cls, data: dict[str, Any]) -> StepRecord:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for name in ("loss", "grad_norm", "grad_norm_after", "param_norm", "update_ratio", "lr", "clip_threshold"):
+        for name in _FLOAT_FIELDS:
             values[name] = decode_float(values.get(name))
         values["grad_norms"] = {k: decode_float(v) for k, v in values.get("grad_norms", {}).items()}
         values["param_norms"] = {k: decode_float(v) for k, v in values.get("param_norms", {}).items()}

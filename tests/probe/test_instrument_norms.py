@@ -1,0 +1,54 @@
+"""Gradient norms are exact for every finite value, whatever the dtype or layout (issue 12, item 1 and 4)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from gradlint.probe.instrument import Recorder, exact_norm  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "expected"),
+    [
+        ([3e20, 4e20], torch.float32, 5e20),  # squares overflow float32
+        ([30000.0, 40000.0], torch.float16, 50000.0),
+        ([3e4, 4e4, 6e4], torch.float16, math.sqrt(9e8 + 16e8 + 36e8)),  # norm above float16's 65504
+        ([3e37, 4e37], torch.bfloat16, 5e37),
+        ([3e200, 4e200], torch.float64, 5e200),  # squares overflow even float64
+        ([3e20 + 4e20j], torch.complex64, 5e20),
+    ],
+)
+def test_exact_norm_of_huge_finite_values(values, dtype, expected):
+    tensor = torch.tensor(values, dtype=dtype)
+    assert exact_norm(tensor) == pytest.approx(float(torch.tensor(expected, dtype=torch.float64)), rel=1e-2)
+
+
+def test_exact_norm_keeps_real_non_finite_values():
+    assert math.isinf(exact_norm(torch.tensor([1.0, math.inf])))
+    assert math.isnan(exact_norm(torch.tensor([1.0, math.nan])))
+
+
+def test_sparse_gradient_norm_sums_repeated_indices_first():
+    # Row 1 twice (2 + 2 after summing), row 2 once (1 + 1).
+    grad = torch.sparse_coo_tensor([[1, 1, 2]], torch.ones(3, 2), (5, 2), check_invariants=True)
+    assert exact_norm(grad) == pytest.approx(math.sqrt(4 + 4 + 1 + 1))
+
+
+def test_recorder_measures_float16_model_norms_above_float16_range():
+    records = []
+    model = torch.nn.Linear(64, 64).half()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    recorder = Recorder(records.append, roots=[model])
+    recorder.install()
+    try:
+        for _ in range(2):
+            optimizer.zero_grad()
+            model.weight.grad = torch.full((64, 64), 2000.0, dtype=torch.float16)  # norm 128000
+            model.bias.grad = torch.zeros(64, dtype=torch.float16)
+            optimizer.step()
+    finally:
+        recorder.uninstall()
+    assert records[0]["grad_norm"] == pytest.approx(128000.0)
+    assert records[0]["nonfinite"] == []
