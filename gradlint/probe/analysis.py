@@ -26,7 +26,7 @@ HUGE_UPDATE = 1.0  # U at or above this right before a non-finite value: the upd
 GROWTH_FACTOR = 10.0  # G grew this much: exploding, not a fluctuation
 MIN_LOG_SLOPE = math.log(1.05)  # sustained growth: at least 5% per step on average
 MIN_RISING_SHARE = 0.6  # share of step-to-step ratios above 1 for sustained growth
-RECENT_WINDOW = 8  # G must still be rising over these last steps
+RECENT_WINDOW = 8  # growth is judged on the trend of these last steps
 CLIP_CUT = 10.0  # clipping that divides G by this much is what holds training together
 VANISHING_RATIO = 1e-4  # first layer's gradient vs last layer's
 VANISHING_FLOOR = 1e-7  # every gradient below this
@@ -103,21 +103,51 @@ def analyze(
         verdict=verdict,
         reason=reason,
         steps=steps,
-        findings=_secondary_findings(steps, recurrent),
+        findings=_secondary_findings(steps, recurrent, verdict),
         layers=summarize_layers(steps),
         recurrent=recurrent,
         run=run,
     )
 
 
+def _series(steps: list[StepRecord]) -> list[tuple[str | None, list[StepRecord]]]:
+    """One series of steps per optimizer: a GAN's two optimizers alternate, and each has its own G, loss and
+    gradients, so growth, spikes and clearing are judged within a series, never across two."""
+    groups: dict[str | None, list[StepRecord]] = {}
+    for s in steps:
+        groups.setdefault(s.optimizer, []).append(s)
+    return list(groups.items())
+
+
+def _series_label(label: str | None) -> str:
+    return label or "hand-written updates"
+
+
+_SEVERITY = ("exploding", "vanishing", "clipped", "healthy")
+
+
 def _verdict(steps: list[StepRecord], run: RunInfo) -> tuple[str, str]:
-    first_bad = next((i for i, s in enumerate(steps) if s.nonfinite), None)
+    first_bad = next((s for s in steps if s.nonfinite), None)
     if first_bad is not None:
-        return _nonfinite_verdict(steps, first_bad)
+        series = [s for s in steps if s.optimizer == first_bad.optimizer]
+        return _nonfinite_verdict(series, series.index(first_bad))
     if len(steps) < MIN_STEPS:
         return "inconclusive", _inconclusive_reason(steps, run)
+    series = [(label, part) for label, part in _series(steps) if len(part) >= MIN_STEPS] or [(None, steps)]
+    judged = [(label, *_series_verdict(part)) for label, part in series]
+    label, verdict, reason = min(judged, key=lambda item: _SEVERITY.index(item[1]))
+    if verdict != "healthy":
+        return verdict, f"{_series_label(label)}: {reason}" if len(series) > 1 else reason
     grads = [s.grad_norm for s in steps]
-    growth = _sustained_growth(grads)
+    return "healthy", (
+        f"{len(steps)} steps, G from {_fmt(grads[0])} to {_fmt(grads[-1])} (max {_fmt(max(grads))}), "
+        "all values finite"
+    )
+
+
+def _series_verdict(steps: list[StepRecord]) -> tuple[str, str]:
+    """The verdict on one optimizer's finite steps."""
+    growth = _sustained_growth(steps)
     clip_cut = _clip_cut(steps)
     if clip_cut or (growth and _clipping_ran_mostly(steps)):
         return "clipped", clip_cut or f"{growth}; clipping ran on every step that mattered"
@@ -126,10 +156,7 @@ def _verdict(steps: list[StepRecord], run: RunInfo) -> tuple[str, str]:
     vanishing = _vanishing(steps)
     if vanishing:
         return "vanishing", vanishing
-    return "healthy", (
-        f"{len(steps)} steps, G from {_fmt(grads[0])} to {_fmt(grads[-1])} (max {_fmt(max(grads))}), "
-        "all values finite"
-    )
+    return "healthy", ""
 
 
 def _nonfinite_verdict(steps: list[StepRecord], first_bad: int) -> tuple[str, str]:
@@ -201,24 +228,53 @@ def _rising_share(values: list[float]) -> float:
     return sum(r > 1 for r in ratios) / len(ratios)
 
 
-def _sustained_growth(grads: list[float]) -> str | None:
-    """Criterion (b): G ends >= 10x its start, grows >= 5%/step on average, mostly up, still rising."""
+def _sustained_growth(steps: list[StepRecord]) -> str | None:
+    """Criterion (b), on the recent trend: over the last steps G keeps rising and stands >= 10x above the run's
+    minimum, and the run is not improving over that window or the weights or updates grow with it.
+
+    The trend is the recent window's, not the whole run's: a run that first falls and then grows is exploding
+    once its recent steps say so. The companion condition is what tells growth from warmup, where G rises
+    while the loss falls."""
+    grads = [s.grad_norm for s in steps]
     if len(grads) < MIN_STEPS or any(g <= 0 for g in grads):
         return None
-    start = statistics.median(grads[:MIN_STEPS])
-    if grads[-1] < GROWTH_FACTOR * start:
-        return None
-    slope = _log_slope(grads)
-    if slope < MIN_LOG_SLOPE or _rising_share(grads) < MIN_RISING_SHARE:
-        return None
-    # A single late spike is not growth: most of the last steps must rise too.
+    window = steps[-RECENT_WINDOW:]
     recent = grads[-RECENT_WINDOW:]
-    if _log_slope(recent) <= 0 or _rising_share(recent) < MIN_RISING_SHARE:
+    low = min(grads)
+    if recent[-1] < GROWTH_FACTOR * low:
+        return None
+    slope = _log_slope(recent)
+    if slope < MIN_LOG_SLOPE or _rising_share(recent) < MIN_RISING_SHARE:
+        return None
+    companion = _growth_companion(window)
+    if companion is None:
         return None
     return (
-        f"G grew {_fmt(grads[-1] / start)}x over {len(grads)} steps (from {_fmt(start)} to {_fmt(grads[-1])}), "
-        f"{_fmt(math.exp(slope))}x per step on average, and is still rising"
+        f"G grew {_fmt(recent[-1] / low)}x from its minimum ({_fmt(low)} at step {steps[grads.index(low)].step}) "
+        f"to {_fmt(recent[-1])} at step {steps[-1].step}, {_fmt(math.exp(slope))}x per step over the last "
+        f"{len(recent)} steps, and is still rising; {companion}"
     )
+
+
+def _growth_companion(window: list[StepRecord]) -> str | None:
+    """Why growing G is trouble over this window: the loss is not falling, or the weights or updates grow with
+    G. None: the run is improving with G rising and nothing else growing, as in a learning-rate warmup."""
+    losses = [s.loss for s in window if is_finite(s.loss)]
+    if len(losses) < MIN_STEPS:
+        return "no loss was recorded to show the run improving"
+    half = len(losses) // 2
+    early, late = statistics.median(losses[:half]), statistics.median(losses[-half:])
+    if late >= early:
+        return f"the loss is not falling ({_fmt(early)} -> {_fmt(late)} over those steps)"
+    params = [s.param_norm for s in window if is_finite(s.param_norm) and s.param_norm > 0]
+    if len(params) >= 2 and params[-1] >= WEIGHT_GROWTH * params[0]:
+        return f"the weights grew {_fmt(params[-1] / params[0])}x with it"
+    updates = [s.update_ratio for s in window if is_finite(s.update_ratio) and s.update_ratio > 0]
+    # Updates count as growing when they both grew with G and ended large: a warmup's learning rate makes
+    # small updates grow too.
+    if len(updates) >= 2 and updates[-1] >= GROWTH_FACTOR * updates[0] and updates[-1] >= LARGE_UPDATE:
+        return f"the updates grew with it (update/weight U {_fmt(updates[0])} -> {_fmt(updates[-1])})"
+    return None
 
 
 def _clipping_ran_mostly(steps: list[StepRecord]) -> bool:
@@ -297,7 +353,66 @@ def summarize_layers(steps: list[StepRecord]) -> list[LayerSummary]:
     return sorted(summaries, key=lambda s: -(s.growth if s.growth is not None else -math.inf))
 
 
-def _secondary_findings(steps: list[StepRecord], recurrent: list[RecurrentRecord]) -> list[ProbeFinding]:
+def _secondary_findings(
+    steps: list[StepRecord], recurrent: list[RecurrentRecord], verdict: str
+) -> list[ProbeFinding]:
+    findings = _scaler_findings(steps) + _recurrent_findings(recurrent)
+    series = _series(steps)
+    for label, part in series:
+        prefix = f"{_series_label(label)}: " if len(series) > 1 else ""
+        findings.extend(ProbeFinding(f.id, prefix + f.message) for f in _series_findings(part))
+    if verdict != "clipped":
+        findings.extend(_clipping_note(steps))
+    return findings
+
+
+def _scaler_findings(steps: list[StepRecord]) -> list[ProbeFinding]:
+    """Loss scaling at work: steps a GradScaler skipped (a note), and clipping before unscale_ (GL103)."""
+    findings = []
+    skipped = [scale for s in steps for scale in s.skipped_scales]
+    if skipped:
+        last = next((s.loss_scale for s in reversed(steps) if s.skipped_scales and s.loss_scale is not None), None)
+        after = f" -> {last:g}" if last is not None else ""
+        findings.append(
+            ProbeFinding(
+                "scaler-skipped",
+                f"scaler skipped {len(skipped)} step{'s' if len(skipped) != 1 else ''}, scale {skipped[0]:g}{after}: "
+                "its scaled gradients overflowed and it did not call the optimizer, which is normal loss scaling; "
+                f"the verdict is judged on the {len(steps)} steps taken",
+            )
+        )
+    scaled = [s for s in steps if s.clip_scaled]
+    if scaled:
+        findings.append(
+            ProbeFinding(
+                "clip-scaled-gradients",
+                f"clipping ran on gradients still multiplied by the GradScaler's loss scale on {len(scaled)} of "
+                f"{len(steps)} steps (no scaler.unscale_(optimizer) before it): its threshold was compared with "
+                "scaled norms, so it did not bound the real gradients (GL103)",
+            )
+        )
+    return findings
+
+
+def _clipping_note(steps: list[StepRecord]) -> list[ProbeFinding]:
+    """Clipping that ran without holding training together (it trimmed G a little, or rarely): worth a note."""
+    cuts = [s.grad_norm / s.grad_norm_after for s in steps if s.clipped and s.grad_norm_after > 0]
+    if not cuts:
+        return []
+    threshold = next((s.clip_threshold for s in steps if s.clip_threshold is not None), None)
+    at = f" (threshold {_fmt(threshold)})" if threshold is not None else ""
+    return [
+        ProbeFinding(
+            "clipping-ran",
+            f"clipping{at} ran on {len(cuts)} of {len(steps)} steps and cut G by at most {_fmt(max(cuts))}x "
+            f"(median {_fmt(statistics.median(cuts))}x): it trims the gradients, it is not what holds this "
+            "training together",
+        )
+    ]
+
+
+def _series_findings(steps: list[StepRecord]) -> list[ProbeFinding]:
+    """Findings within one optimizer's steps."""
     findings: list[ProbeFinding] = []
     cleared = [s.grads_cleared for s in steps[1:] if s.grads_cleared is not None]
     if len(steps) >= MIN_STEPS and cleared and not any(cleared):
@@ -309,27 +424,6 @@ def _secondary_findings(steps: list[StepRecord], recurrent: list[RecurrentRecord
                 f"they accumulate, G went from {_fmt(grads[0])} to {_fmt(grads[-1])}"
                 if grads
                 else f"the same .grad tensors were never cleared over {len(steps)} steps (no zero_grad)",
-            )
-        )
-    # The condition as the script set it up ("start") is the cause; the value after training is the effect,
-    # reported only when the weights were fine at the start and grew past it.
-    by_name: dict[str, dict[str, RecurrentRecord]] = {}
-    for r in recurrent:
-        by_name.setdefault(r.name, {})[r.when] = r
-    for name, records in by_name.items():
-        r = next((records[w] for w in ("start", "end") if w in records and records[w].radius > 1), None)
-        # The classical condition (Pascanu et al., 2013) is about plain recurrences. In an LSTM or GRU the
-        # gates multiply this path by factors below 1 and the cell state adds a linear path, so a radius
-        # above 1 there is common in healthy models: it is recorded, not reported.
-        if r is None or r.gated:
-            continue
-        when = "at the first step" if r.when == "start" else "after training"
-        findings.append(
-            ProbeFinding(
-                "recurrent-spectral-radius",
-                f"{name} {when}: largest singular value {_fmt(r.sigma)} x activation derivative bound "
-                f"{_fmt(r.derivative_bound)} = {_fmt(r.radius)} > 1, so gradients through time can grow "
-                "geometrically",
             )
         )
     updates = [s.update_ratio for s in steps if is_finite(s.update_ratio)]
@@ -361,6 +455,32 @@ def _secondary_findings(steps: list[StepRecord], recurrent: list[RecurrentRecord
                 )
             )
     findings.extend(_recovered_spikes(steps))
+    return findings
+
+
+def _recurrent_findings(recurrent: list[RecurrentRecord]) -> list[ProbeFinding]:
+    findings = []
+    # The condition as the script set it up ("start") is the cause; the value after training is the effect,
+    # reported only when the weights were fine at the start and grew past it.
+    by_name: dict[str, dict[str, RecurrentRecord]] = {}
+    for r in recurrent:
+        by_name.setdefault(r.name, {})[r.when] = r
+    for name, records in by_name.items():
+        r = next((records[w] for w in ("start", "end") if w in records and records[w].radius > 1), None)
+        # The classical condition (Pascanu et al., 2013) is about plain recurrences. In an LSTM or GRU the
+        # gates multiply this path by factors below 1 and the cell state adds a linear path, so a radius
+        # above 1 there is common in healthy models: it is recorded, not reported.
+        if r is None or r.gated:
+            continue
+        when = "at the first step" if r.when == "start" else "after training"
+        findings.append(
+            ProbeFinding(
+                "recurrent-spectral-radius",
+                f"{name} {when}: largest singular value {_fmt(r.sigma)} x activation derivative bound "
+                f"{_fmt(r.derivative_bound)} = {_fmt(r.radius)} > 1, so gradients through time can grow "
+                "geometrically",
+            )
+        )
     return findings
 
 

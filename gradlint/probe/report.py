@@ -29,7 +29,7 @@ _CONFIRMED_BY_VERDICT: dict[str, tuple[set[str], set[str]]] = {
     "GL405": _EXPLODING_RISK,
 }
 # Codes a secondary finding of the run confirms, whatever the verdict.
-_CONFIRMED_BY_FINDING = {"GL402": "gradients-not-cleared"}
+_CONFIRMED_BY_FINDING = {"GL402": "gradients-not-cleared", "GL103": "clip-scaled-gradients"}
 
 _VERDICT_STYLES = {
     "exploding": "bold red",
