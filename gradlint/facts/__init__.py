@@ -127,10 +127,16 @@ class FileFacts:
         for site in self.index.all_sites:
             if type(site.node) is not cst.Call:
                 continue
-            target = self.loops.callee(site)
+            target = self.loops.callee(site) or self._constructor_of(site)
             if target is not None:
                 callers.setdefault(id(target), []).append(site)
         return callers
+
+    def _constructor_of(self, site: Site) -> Scope | None:
+        """`Model(vocab, nn.LSTM)` runs `Model.__init__`: its parameters get these arguments."""
+        qual = qualified_name(site.node.func, site.scope, site.seq) or ""
+        info = self.index.classes.get(qual[len(LOCAL) + 1 :]) if qual.startswith(LOCAL + ".") else None
+        return self.method(info, "__init__") if info is not None else None
 
     def call_args_for(self, scope: Scope, param: str) -> Iterator[tuple[Site, cst.BaseExpression | None]]:
         """For each call of `scope` in this module: the argument it passes for `param` (None if none)."""

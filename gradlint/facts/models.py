@@ -164,9 +164,8 @@ class ModelFacts:
         return layers
 
     def _layers_of_call(self, call: cst.Call, scope: Scope, site: Site | None, seen) -> list[Layer]:
-        qual = qualified_name(call.func, scope, site.seq if site else None)
+        qual = self.facts.values.class_name(call.func, scope, site.seq if site else None)
         if qual is None:
-            # A builder method of the same class: self.make_encoder(...) is followed into.
             return []
         if _is_layer_name(qual):
             return [Layer(qual, call, scope, site, self.facts)]
@@ -214,7 +213,7 @@ class ModelFacts:
                 "to", "cuda", "cpu", "double", "float", "half", "bfloat16", "train", "to_empty",
             ):
                 return self.model_of(func.value, scope, before, depth + 1)
-            qual = qualified_name(func, scope, before) or ""
+            qual = self.facts.values.class_name(func, scope, before) or ""
             if qual.startswith(LOCAL + "."):
                 name = qual[len(LOCAL) + 1 :]
                 info = self.facts.index.classes.get(name)

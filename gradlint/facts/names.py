@@ -19,6 +19,12 @@ ALIASES = {
     "tensorflow.python.keras": "keras",
     "tf_keras": "keras",
     "keras.src": "keras",
+    # Keras 2's layer modules, imported as `from keras.layers import recurrent` in older code.
+    "keras.layers.recurrent": "keras.layers",
+    "keras.layers.recurrent_v2": "keras.layers",
+    "keras.layers.cudnn_recurrent": "keras.layers",
+    "keras.layers.core": "keras.layers",
+    "keras.layers.wrappers": "keras.layers",
     "pytorch_lightning": "lightning.pytorch",
     "lightning.pytorch": "lightning.pytorch",
     "torch.nn.modules.rnn": "torch.nn",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import libcst as cst
 
 from gradlint.facts.index import Binding, Scope, Site, dotted
-from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.facts.names import LOCAL, canonical, lookup, qualified_name
 
 if TYPE_CHECKING:
     from gradlint.facts import FileFacts
@@ -87,6 +87,7 @@ class Resolver:
         # without them the cost grows exponentially with the number of assignments.
         self._binding_values: dict[tuple[int, int], Value | None] = {}
         self._agreements: dict[tuple[int, str, int], bool] = {}
+        self._class_names: dict[tuple[int, int, int | None], str | None] = {}
         self.arg_options = _collect_arg_options(self)
 
     # -- entry points ------------------------------------------------------------------------
@@ -108,6 +109,130 @@ class Resolver:
             return bool(v.value)
         except Exception:  # a value whose truth is ambiguous
             return None
+
+    def class_name(self, node: cst.BaseExpression, scope: Scope, before: int | None = None) -> str | None:
+        """The qualified name of the class (or function) an expression names, where a reader could tell.
+
+        Beyond imports (`nn.LSTM`): a name assigned a class (`RNN = layers.LSTM`), the assignment
+        the defaults take among if/elif branches, a parameter its callers (else its default) fill
+        with a class, `self.cell = cell`, `getattr(nn, "GRU")` and `{"gru": nn.GRU}[args.rnn]`
+        with a resolvable name or key. None when it cannot be told.
+        """
+        key = (id(node), id(scope), before)
+        if key not in self._class_names:
+            try:
+                self._class_names[key] = self._class(node, scope, before, 0)
+            except RecursionError:
+                self._class_names[key] = None
+        return self._class_names[key]
+
+    def _class(self, node, scope: Scope, before, depth: int) -> str | None:
+        if depth > MAX_DEPTH:
+            return None
+        qual = qualified_name(node, scope, before)
+        if qual is not None:
+            return qual
+        t = type(node)
+        if t is cst.Name:
+            binding = lookup(node.value, scope, before)
+            if binding is None:
+                return None
+            if binding.kind == "param":
+                return self._class_param(binding, depth)
+            taken = self._taken_assignment(binding)
+            if taken is None or taken.value is None:
+                return None
+            return self._class(taken.value, taken.scope, taken.seq, depth + 1)
+        if t is cst.Attribute and type(node.value) is cst.Name and node.value.value == "self":
+            cls = scope.cls
+            bindings = cls.self_attrs.get(node.attr.value, []) if cls is not None else []
+            if not bindings or any(b.value is None for b in bindings):
+                return None
+            found = {self._class(b.value, b.scope, b.seq, depth + 1) for b in bindings}
+            return found.pop() if len(found) == 1 else None
+        if t is cst.IfExp:
+            test = self._value(node.test, scope, before, depth + 1)
+            if test is None or test.value is NAMESPACE:
+                return None
+            return self._class(node.body if test.value else node.orelse, scope, before, depth + 1)
+        if t is cst.Subscript:
+            if len(node.slice) != 1 or type(node.slice[0].slice) is not cst.Index:
+                return None
+            return self._class_from_dict(node.value, node.slice[0].slice.value, None, scope, before, depth)
+        if t is cst.Call:
+            func = node.func
+            if qualified_name(func, scope, before) == "getattr" and len(node.args) in (2, 3):
+                owner = qualified_name(node.args[0].value, scope, before)
+                name = self._value(node.args[1].value, scope, before, depth + 1)
+                if owner is None or owner.startswith(LOCAL) or name is None or not isinstance(name.value, str):
+                    return None
+                return canonical(f"{owner}.{name.value}")
+            if type(func) is cst.Attribute and func.attr.value == "get" and len(node.args) in (1, 2):
+                default = node.args[1].value if len(node.args) == 2 else None
+                return self._class_from_dict(func.value, node.args[0].value, default, scope, before, depth)
+        return None
+
+    def _class_param(self, binding: Binding, depth: int) -> str | None:
+        """A parameter's class: the one every caller passes, else its default."""
+        passed = set()
+        for site, arg in self.facts.call_args_for(binding.scope, binding.name):
+            if arg is not None:
+                passed.add(self._class(arg, site.scope, site.seq, depth + 1))
+        if passed:
+            return passed.pop() if len(passed) == 1 else None
+        default = binding.node.default
+        if default is None:
+            return None
+        return self._class(default, binding.scope.parent or binding.scope, None, depth + 1)
+
+    def _class_from_dict(self, owner, key_node, default, scope: Scope, before, depth: int) -> str | None:
+        """`{"lstm": nn.LSTM, "gru": nn.GRU}[key]` (or `.get(key, default)`) with a known key."""
+        if type(owner) is cst.Name:
+            binding = lookup(owner.value, scope, before)
+            taken = self._taken_assignment(binding) if binding is not None else None
+            if taken is None:
+                return None
+            owner, owner_scope, owner_before = taken.value, taken.scope, taken.seq
+        else:
+            owner_scope, owner_before = scope, before
+        key = self._value(key_node, scope, before, depth + 1)
+        if type(owner) is not cst.Dict or key is None or key.value is NAMESPACE:
+            return None
+        for element in owner.elements:
+            if type(element) is not cst.DictElement:
+                return None
+            k = self._value(element.key, owner_scope, owner_before, depth + 1)
+            if k is None:
+                return None
+            if k.value == key.value:
+                return self._class(element.value, owner_scope, owner_before, depth + 1)
+        if default is not None:
+            return self._class(default, scope, before, depth + 1)
+        return None
+
+    def _taken_assignment(self, binding: Binding) -> Binding | None:
+        """Among the assignments of a name in its scope, the last one the defaults run.
+
+        `if cell_type == "LSTM": cell = nn.LSTM` / `else: cell = nn.GRU`: the branch each
+        assignment sits in is tested with the defaults; one that cannot be told stops the search.
+        """
+        scope = binding.scope
+        candidates = [b for b in scope.bindings.get(binding.name, []) if b.seq <= binding.seq]
+        for candidate in reversed(candidates):
+            if candidate.kind != "assign":
+                return None
+            site = self.facts.site_of(candidate.node)
+            taken = True
+            for cond in site.ctx.conds if site is not None else ():
+                holds = self.truth(cond.test, scope)
+                if holds is None:
+                    return None
+                if holds != cond.holds:
+                    taken = False
+                    break
+            if taken:
+                return candidate
+        return None
 
     # -- the evaluator -----------------------------------------------------------------------
 
