@@ -93,7 +93,9 @@ def load_labels(files: list[Path]) -> list[Entry]:
 
 
 def mirror_of(repo: str, mirrors: Path) -> Path:
-    return mirrors / repo.replace("/", "+") / "repo"
+    """The repository's git directory: fetch leaves either a bare one or a checkout's `.git`."""
+    git = mirrors / repo.replace("/", "+") / "repo"
+    return git / ".git" if (git / ".git").is_dir() else git
 
 
 def materialise(repo: str, commit: str, mirrors: Path, cache: Path) -> Path:
