@@ -248,6 +248,7 @@ def score(entries: list[Entry], wanted) -> dict:
     for entry in entries:
         if not entry.checked:
             continue
+        per_kind[entry.kind]  # a kind with only clean, silent files still gets its row
         codes = sorted({i.code for i in entry.expected + entry.found if wanted(i.code)})
         for code in codes:
             expected = [i for i in entry.expected if i.code == code]
