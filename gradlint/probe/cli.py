@@ -37,6 +37,11 @@ def probe(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG heatmap of gradient norms (needs matplotlib).")] = None,
     show_output: Annotated[bool, typer.Option("--show-output", help="Stream the script's output (to stderr).")] = False,
+    nproc_per_node: Annotated[
+        Optional[int],
+        typer.Option("--nproc-per-node", min=1, help="Launch N ranks as torchrun does, and judge them together."),
+    ] = None,
+    nnodes: Annotated[int, typer.Option("--nnodes", min=1, max=1, help="Nodes: one, this machine.")] = 1,
 ) -> None:
     """Run SCRIPT for a few real steps and say whether its gradients explode, with the evidence.
 
@@ -70,9 +75,12 @@ def probe(
                 timeout=timeout,
                 echo=echo,
                 on_step=lambda record: progress.update(task, completed=record.step),
+                nproc_per_node=nproc_per_node,
             )
     else:
-        result = run_probe(script, script_args, steps=steps, timeout=timeout, echo=echo)
+        result = run_probe(
+            script, script_args, steps=steps, timeout=timeout, echo=echo, nproc_per_node=nproc_per_node
+        )
 
     static = static_section(script, result)
     try:

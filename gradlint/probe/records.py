@@ -60,6 +60,8 @@ class StepRecord:
     skipped_scales: list[float] = field(default_factory=list)  # loss scales of steps a GradScaler skipped before it
     loss_scale: float | None = None  # the GradScaler's scale at this step, recorded after skipped steps
     clip_scaled: bool = False  # clipping ran on gradients still multiplied by the loss scale (not counted as clipping)
+    pid: int | None = None  # the process that took the step (the probe watches every process a script starts)
+    rank: int | None = None  # its torch.distributed rank, where it has one
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,6 +118,8 @@ class EndRecord:
     error: str | None = None  # "ValueError: ..." when the script raised
     forward_calls: int = 0  # model forward passes seen: tells "never trained" from "never ran a model"
     backward_calls: int = 0
+    pid: int | None = None
+    rank: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "end", **asdict(self)}
@@ -128,6 +132,8 @@ class EndRecord:
             data.get("error"),
             int(data.get("forward_calls", 0)),
             int(data.get("backward_calls", 0)),
+            data.get("pid"),
+            data.get("rank"),
         )
 
 
