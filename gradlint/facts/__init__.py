@@ -214,19 +214,45 @@ class FileFacts:
 
     def span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
         """(line, column, end_line, end_column), 1-based columns, computed only when reporting."""
-        if self._positions is None:
-            from libcst.metadata import MetadataWrapper, PositionProvider
+        from gradlint.facts.positions import Mismatch, Positions
 
-            # unsafe_skip_copy keeps node identity, so the nodes the facts hold can be looked up.
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        r = self._positions.get(node)
-        if r is None:
-            return (1, 1, 1, 1)
-        return (r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)
+        if self._positions is None:
+            text = self.source_text if self.source_text is not None else self.module.code
+            try:
+                self._positions = Positions(self.module, text)
+            except (SyntaxError, ValueError, RecursionError, MemoryError, Mismatch):
+                self._positions = self._provider()
+        try:
+            found = self._positions.span(node)
+        except Mismatch:
+            self._positions = self._provider()
+            found = self._positions.span(node)
+        if found is None and isinstance(self._positions, Positions):
+            # Not met by the cheap walk (it skips whitespace nodes): ask libcst from now on.
+            self._positions = self._provider()
+            found = self._positions.span(node)
+        return found if found is not None else (1, 1, 1, 1)
+
+    def _provider(self) -> "_ProviderPositions":
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
+        # unsafe_skip_copy keeps node identity, so the nodes the facts hold can be looked up.
+        return _ProviderPositions(MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider))
 
     def line(self, node: cst.CSTNode) -> int:
         return self.span(node)[0]
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+
+class _ProviderPositions:
+    """libcst's own answer, from a code generation pass over the whole module: for texts Python cannot
+    parse, whose statements facts.positions cannot pair up."""
+
+    def __init__(self, ranges) -> None:
+        self.ranges = ranges
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int, int, int] | None:
+        r = self.ranges.get(node)
+        return None if r is None else (r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)
