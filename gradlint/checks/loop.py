@@ -17,7 +17,7 @@ from gradlint.facts.optimizers import Optimizer
 from gradlint.facts.recurrence import carried_states
 from gradlint.facts.values import Value, _arg, _keyword
 from gradlint.findings import Finding, Severity
-from gradlint.fix.builders import zero_grad_at_loop_top
+from gradlint.fix.builders import NoFix, zero_grad_at_loop_top
 
 
 def torch_backward(event: Event) -> bool:
@@ -81,12 +81,18 @@ def gradients_not_cleared(ctx: CheckContext) -> Iterator[Finding]:
                 f"; the only clearing, {call_text(ctx, outside[0])} at {at(ctx, outside[0], home)}, runs outside the loop"
                 if outside else ""
             )
+            store = loops.gradient_store(backwards[0])
+            if store == "`.grad`":
+                advice = "call `optimizer.zero_grad()` once per iteration (before backward() or after step())"
+                built = zero_grad_at_loop_top(ctx.facts, loop, [e for e in inside if torch_update(e)])
+            else:
+                advice = "open a new `dist_autograd.context()` in each iteration"
+                built = NoFix("the context has to be moved into the loop by hand")
             message, fix = offered(
                 f"{call_text(ctx, update)} at {at(ctx, update, home)} applies gradients that the training loop at "
-                f"{ctx.where(loop)} never clears{note}: {call_text(ctx, backwards[0])} adds into `.grad`, so "
-                f"every step applies the sum of all earlier gradients; call `optimizer.zero_grad()` once per "
-                f"iteration (before backward() or after step())",
-                zero_grad_at_loop_top(ctx.facts, loop, [e for e in inside if torch_update(e)]),
+                f"{ctx.where(loop)} never clears{note}: {call_text(ctx, backwards[0])} adds into {store}, so "
+                f"every step applies the sum of all earlier gradients; {advice}",
+                built,
             )
             yield ctx.finding("GL402", update.node, message, fix=fix)
 

@@ -39,6 +39,9 @@ CLIP_METHODS = frozenset(
 )
 OPTIMIZER_PREFIXES = ("torch.optim.", "transformers.", "bitsandbytes.", "apex.", "timm.optim", "torch_optimizer.", "keras.optimizers.")
 SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transformers.optimization.get_")
+# torch.distributed.autograd: backward(context_id, [loss]) accumulates into the context, not `.grad`.
+DIST_AUTOGRAD_BACKWARD = "torch.distributed.autograd.backward"
+DIST_AUTOGRAD_CONTEXT = "torch.distributed.autograd.context"
 SCALERS = ("torch.amp.GradScaler", "torch.GradScaler", "torch.cuda.amp.GradScaler")
 
 
@@ -286,7 +289,17 @@ class LoopFacts:
             return CLIP
         if qual == "torch.autograd.backward":
             return BACKWARD
+        if qual == DIST_AUTOGRAD_CONTEXT:
+            # A distributed autograd context starts with no gradients: entering one clears them.
+            return ZERO_GRAD
         return None
+
+    def gradient_store(self, event: Event) -> str:
+        """Where a backward adds its gradients: `.grad`, or the distributed autograd context it names."""
+        call = event.call
+        if call is not None and qualified_name(call.func, event.site.scope, event.site.seq) == DIST_AUTOGRAD_BACKWARD:
+            return "its distributed autograd context"
+        return "`.grad`"
 
     def _is_tape(self, receiver: cst.BaseExpression, site: Site) -> bool:
         if type(receiver) is not cst.Name:
