@@ -41,8 +41,23 @@ KERAS_DEFAULTS = {
     "RMSprop": {"learning_rate": 1e-3, "weight_decay": None},
     "Adagrad": {"learning_rate": 1e-3, "weight_decay": None},
 }
+# torch optimizers that take no weight_decay at all: they never penalise weights.
+for _name in ("LBFGS", "Rprop", "SparseAdam"):
+    TORCH_DEFAULTS[_name] = {"weight_decay": None}
 # Keyword, position in the torch signature (params first); Keras takes no params argument.
 TORCH_LR = ("lr", 1)
+# Wrappers built from an optimizer class and that optimizer's arguments:
+# `DistributedOptimizer(optim.SGD, param_rrefs, lr=0.05)` is an SGD over remote parameters.
+WRAPPERS = frozenset({"torch.distributed.optim.DistributedOptimizer"})
+
+
+def params_arg(call: cst.Call, wrapped: bool) -> cst.BaseExpression | None:
+    """The parameters an optimizer call is given (after the optimizer class, for a wrapper)."""
+    position = 1 if wrapped else 0
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if len(positional) > position:
+        return positional[position].value
+    return _keyword(call, "params")
 
 
 @dataclass(eq=False)
@@ -55,6 +70,8 @@ class Optimizer:
     lr: Value | None  # None: unknown
     weight_decay: Value | None  # None: unknown; Value(0.0) when absent and the default is 0
     keras: bool
+    # Built through a wrapper such as DistributedOptimizer: it holds no `param_groups` of its own.
+    wrapped: bool = False
 
     @property
     def adaptive(self) -> bool:
@@ -80,7 +97,12 @@ class OptimizerFacts:
         if id(call) in self._by_call:
             return self._by_call[id(call)]
         scope = site.scope if site is not None else self.facts.scope_of_call(call)
-        qual = qualified_name(call.func, scope, site.seq if site else None) or ""
+        before = site.seq if site else None
+        qual = qualified_name(call.func, scope, before) or ""
+        wrapped = qual in WRAPPERS
+        if wrapped:
+            first = call.args[0] if call.args and call.args[0].keyword is None else None
+            qual = (self.facts.values.class_name(first.value, scope, before) if first is not None else None) or ""
         name = qual.rsplit(".", 1)[-1]
         result = None
         is_torch = qual.startswith("torch.optim.") and not qual.startswith("torch.optim.lr_scheduler")
@@ -93,14 +115,15 @@ class OptimizerFacts:
             family = "adaptive" if name in ADAPTIVE or "Adam" in name else "plain" if name in PLAIN else "other"
             result = Optimizer(
                 call, scope, qual, name, family,
-                self._setting(call, scope, name, "lr", is_keras),
-                self._setting(call, scope, name, "weight_decay", is_keras),
+                self._setting(call, scope, name, "lr", is_keras, wrapped),
+                self._setting(call, scope, name, "weight_decay", is_keras, wrapped),
                 is_keras,
+                wrapped,
             )
         self._by_call[id(call)] = result
         return result
 
-    def _setting(self, call: cst.Call, scope: Scope, name: str, key: str, keras: bool) -> Value | None:
+    def _setting(self, call: cst.Call, scope: Scope, name: str, key: str, keras: bool, wrapped: bool = False) -> Value | None:
         if keras:
             keyword = "learning_rate" if key == "lr" else key
             node = _keyword(call, keyword)
@@ -113,7 +136,7 @@ class OptimizerFacts:
         else:
             node = _keyword(call, key)
             if node is None and key == "lr":
-                node = _arg(call, TORCH_LR[1], "lr")
+                node = _arg(call, TORCH_LR[1] + wrapped, "lr")
             defaults = TORCH_DEFAULTS.get(name, {})
             default_key = key
         if node is not None:

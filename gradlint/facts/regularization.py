@@ -7,7 +7,8 @@ import libcst as cst
 
 from gradlint.facts.index import Scope
 from gradlint.facts.loops import PARAMETER_METHODS
-from gradlint.facts.names import qualified_name
+from gradlint.facts.names import lookup, qualified_name
+from gradlint.facts.optimizers import params_arg
 from gradlint.facts.values import _keyword
 
 if TYPE_CHECKING:
@@ -80,8 +81,11 @@ def _mentions_params(node: cst.CSTNode) -> bool:
     return False
 
 
-def _param_iteration(node: cst.CSTNode) -> bool:
-    """A comprehension or for-loop iterable that ranges over parameters."""
+def _param_iteration(node: cst.CSTNode, scope: Scope) -> bool:
+    """A comprehension or for-loop iterable that ranges over parameters (`params = list(model.parameters())`)."""
+    if type(node) is cst.Name:
+        binding = lookup(node.value, scope)
+        return binding is not None and binding.kind == "assign" and binding.value is not None and _mentions_params(binding.value)
     return _mentions_params(node)
 
 
@@ -110,7 +114,7 @@ class RegularizationFacts:
             for site in scope.sites:
                 node = site.node
                 in_param_loop = any(
-                    type(loop) is cst.For and _param_iteration(loop.iter) for loop in site.ctx.loops
+                    type(loop) is cst.For and _param_iteration(loop.iter, scope) for loop in site.ctx.loops
                 )
                 if type(node) is cst.Call:
                     func = node.func
@@ -123,7 +127,7 @@ class RegularizationFacts:
                 if value is None:
                     continue
                 for current in _walk(value):
-                    if type(current) in (cst.ListComp, cst.GeneratorExp) and _param_iteration(current.for_in.iter):
+                    if type(current) in (cst.ListComp, cst.GeneratorExp) and _param_iteration(current.for_in.iter, scope):
                         if any(_is_norm(n, scope) for n in _walk(current.elt)):
                             return current
         return None
@@ -143,13 +147,12 @@ class RegularizationFacts:
 
     def group_decay(self, optimizer_call: cst.Call) -> bool | None:
         """Parameter groups that set their own weight decay: True when one does (unknown: None)."""
-        params = optimizer_call.args[0].value if optimizer_call.args and optimizer_call.args[0].keyword is None else _keyword(optimizer_call, "params")
+        optimizer = self.facts.optimizers.from_call(optimizer_call)
+        params = params_arg(optimizer_call, optimizer is not None and optimizer.wrapped)
         if params is None:
             return False
         scope = self.facts.scope_of_call(optimizer_call)
         if type(params) is cst.Name:
-            from gradlint.facts.names import lookup
-
             binding = lookup(params.value, scope)
             if binding is None or binding.value is None:
                 return False

@@ -184,8 +184,8 @@ def clip_params(facts: "FileFacts", step: Event) -> str | None:
         ):
             return text
     built = facts.optimizers.for_event(step)
-    if built is None or built.keras:
-        return None  # only a torch optimizer is known to hold `param_groups`
+    if built is None or built.keras or built.wrapped:
+        return None  # only a torch optimizer is known to hold `param_groups` (a DistributedOptimizer does not)
     return f'[p for group in {facts.code(optimizer).strip()}.param_groups for p in group["params"]]'
 
 
