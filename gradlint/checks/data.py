@@ -44,6 +44,7 @@ def huge_batch_size(ctx: CheckContext) -> Iterator[Finding]:
             "fit": "fit(batch_size=...)",
             "tf.data batch": "tf.data .batch(...)",
             "per_device_train_batch_size": "TrainingArguments(per_device_train_batch_size=...)",
+            "torchtext iterator": "torchtext iterator(batch_size=...)",
         }[batch.source]
         yield ctx.finding(
             "GL401",
