@@ -55,8 +55,15 @@ def _finite_probe(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.sum(dtype=torch.float32) if tensor.element_size() < 4 else tensor.sum()
 
 
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """A DTensor's shard on this rank (FSDP2): each rank measures its own, and the probe's parent combines them."""
+    to_local = getattr(tensor, "to_local", None)
+    return to_local() if to_local is not None else tensor
+
+
 def _values(grad: torch.Tensor) -> torch.Tensor:
     """The values a gradient holds: a sparse gradient's (coalesced, so repeated indices are summed first)."""
+    grad = _local(grad)
     if grad.is_sparse:
         return grad.coalesce().values()
     if grad.layout != torch.strided:  # CSR and the other compressed layouts
@@ -559,7 +566,7 @@ class Recorder:
             grads = [_values(g) for g in grads]
             norms = torch._foreach_norm(grads)
             samples = self._sample_buffers(key, params)
-            torch._foreach_copy_(samples, [p.detach().reshape(-1)[:UPDATE_SAMPLE] for p in params])
+            torch._foreach_copy_(samples, [_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE] for p in params])
         cleared = False if key in self._grad_marks else self._cleared.pop(key, None)
         state = {
             "key": key,
@@ -587,11 +594,11 @@ class Recorder:
         """Buffers for the parameters' values before a step, reused while an optimizer's parameters are the same
         (hand-written updates get new ones: their tensors may be new each step)."""
         if key is None:
-            return [torch.empty_like(p.detach().reshape(-1)[:UPDATE_SAMPLE]) for p in params]
+            return [torch.empty_like(_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE]) for p in params]
         ids = tuple(id(p) for p in params)
         cached = self._buffers.get(key)
         if cached is None or cached[0] != ids:
-            buffers = [torch.empty_like(p.detach().reshape(-1)[:UPDATE_SAMPLE]) for p in params]
+            buffers = [torch.empty_like(_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE]) for p in params]
             cached = self._buffers[key] = (ids, buffers)
         return cached[1]
 
@@ -677,8 +684,8 @@ class Recorder:
         current = current or params
         n = len(params)
         with torch.no_grad():
-            param_norms = torch._foreach_norm([p.detach() for p in current])
-            new_samples = [p.detach().reshape(-1)[:UPDATE_SAMPLE] for p in current]
+            param_norms = torch._foreach_norm([_local(p.detach()) for p in current])
+            new_samples = [_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE] for p in current]
             changes = torch._foreach_sub(new_samples, state["samples"])
             deltas = torch._foreach_norm(changes)
             old_norms = torch._foreach_norm(state["samples"])

@@ -19,6 +19,10 @@ def _probe(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
+# G of the first steps of ddp_healthy.py, which fsdp_healthy.py shards: the combined norm must be the same.
+DDP_HEALTHY_G = [1.7535371, 1.7289944, 1.5888443]
+
+
 def _ranks(data: dict) -> str:
     return next(f["message"] for f in data["findings"] if f["id"] == "ranks")
 
@@ -36,6 +40,18 @@ def test_healthy_ddp_gives_one_report_and_one_verdict(tmp_path):
     ranks = _ranks(data)
     assert ranks.startswith("2 ranks with synchronised gradients (DDP): rank 0's norms are the run's")
     assert "rank 0: 8 steps" in ranks and "rank 1: 8 steps" in ranks
+    assert [step["grad_norm"] for step in data["history"][:3]] == pytest.approx(DDP_HEALTHY_G, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_sharded_fsdp_ranks_combine_into_the_models_norm():
+    out = _probe("fsdp_healthy.py", "--steps", "8", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["verdict"] == "healthy"
+    assert data["steps"] == 8
+    assert _ranks(data).startswith("2 ranks holding shards: the norms are combined across ranks (sum of squares)")
+    assert [step["grad_norm"] for step in data["history"][:3]] == pytest.approx(DDP_HEALTHY_G, rel=1e-5)
 
 
 @pytest.mark.slow
