@@ -4,7 +4,9 @@ Forms: `nn.init.normal_(w, mean, std)`, `nn.init.uniform_(w, a, b)`, the tensor 
 `w.data.normal_(mean, std)` / `w.uniform_(from, to)`, and an unscaled `torch.randn(fan_in, fan_out)`
 made a parameter (`nn.Parameter(torch.randn(...))`, `torch.randn(..., requires_grad=True)`).
 An init that targets a loop variable over `model.modules()` or the argument of a function applied
-with `model.apply(fn)` covers every layer of the model its `isinstance` guard admits.
+with `model.apply(fn)` covers every layer of the model its `isinstance` guard admits. An init in a layer
+class counts once per copy a network builds (`nn.Sequential(MyLinear(...), MyLinear(...), ...)`), and one
+in a comprehension (`[torch.randn(d, d, requires_grad=True) for _ in range(12)]`) once per iteration.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import libcst as cst
 
 from gradlint.facts.architecture import Count
 from gradlint.facts.index import ClassInfo, Scope, Site, dotted
-from gradlint.facts.models import EMBEDDING, NORMALIZATION, Layer
-from gradlint.facts.names import lookup, qualified_name
+from gradlint.facts.models import EMBEDDING, NORMALIZATION, Layer, iter_calls
+from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.values import Value, _arg
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ NORMAL = frozenset({"torch.nn.init.normal_", "torch.nn.init.normal"})
 UNIFORM = frozenset({"torch.nn.init.uniform_", "torch.nn.init.uniform"})
 RANDN = frozenset({"torch.randn"})
 PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+CONTAINERS = frozenset({"torch.nn.Sequential", "torch.nn.ModuleList", "keras.Sequential", "keras.models.Sequential"})
 MODULE_ITERATORS = frozenset({"modules", "named_modules", "children", "named_children"})
 PARAM_ITERATORS = frozenset({"parameters", "named_parameters"})
 _EMBEDDING_NAME = re.compile(r"(embed|token|(^|_)(emb|embs|wte|wpe|tok|pos|cls)(_|$|\d))", re.IGNORECASE)
@@ -51,6 +54,7 @@ class InitFacts:
     def __init__(self, facts: "FileFacts") -> None:
         self.facts = facts
         self._all: list[Init] | None = None
+        self._instance_counts: dict[int, int] = {}
 
     def all(self) -> list[Init]:
         if self._all is None:
@@ -67,8 +71,40 @@ class InitFacts:
         big = [i for i in self.all() if i.exempt is None and _large(i.scale.value)]
         totals: dict[int, int] = {}
         for init in big:
-            totals[id(init.group)] = totals.get(id(init.group), 0) + init.count.n
+            totals[id(init.group)] = totals.get(id(init.group), 0) + init.count.n * self._instances(init.group)
         return [(i, totals[id(i.group)]) for i in big if totals[id(i.group)] >= minimum]
+
+    def _instances(self, group: object) -> int:
+        """How many copies of a layer class a network builds (its weights are drawn once per copy):
+        calls inside another module class or inside an nn.Sequential/ModuleList, loops and comprehensions
+        counted. 1 when none does: a model built on its own (twice for a target network is still one)."""
+        if not isinstance(group, ClassInfo):
+            return 1
+        if id(group) not in self._instance_counts:
+            total = 0
+            arch = self.facts.architecture
+            for site in self.facts.index.all_sites:
+                call = site.node
+                if type(call) is not cst.Call or qualified_name(call.func, site.scope, site.seq) != f"{LOCAL}.{group.name}":
+                    continue
+                if self._built_into_network(site, group):
+                    total += arch.site_times(site).n
+            self._instance_counts[id(group)] = max(total, 1)
+        return self._instance_counts[id(group)]
+
+    def _built_into_network(self, site: Site, layer_class: ClassInfo) -> bool:
+        owner = site.scope.cls
+        if owner is not None and owner is not layer_class and self.facts.models.is_module_class(owner):
+            return True
+        stmt = site.ctx.stmt
+        value = getattr(stmt, "value", None)
+        if value is None:
+            return False
+        for container in iter_calls(value):
+            qual = qualified_name(container.func, site.scope, site.seq) or ""
+            if qual in CONTAINERS and any(c is site.node for a in container.args for c in iter_calls(a.value)):
+                return True
+        return False
 
     # -- one call ----------------------------------------------------------------------------
 
@@ -133,6 +169,11 @@ class InitFacts:
         if type(stmt) is not cst.Assign or len(stmt.targets) != 1:
             return None
         value = stmt.value
+        # A list of weights: `[torch.randn(d, d, requires_grad=True) for _ in range(12)]`, also in a ParameterList.
+        if type(value) is cst.Call and (qualified_name(value.func, site.scope, site.seq) or "").endswith("ParameterList") and value.args:
+            value = value.args[0].value
+        if type(value) is cst.ListComp:
+            value = value.elt
         if type(value) is cst.Call and value is call:
             grad = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "requires_grad"), None)
             if grad is None or not (type(grad) is cst.Name and grad.value == "True"):
@@ -215,15 +256,26 @@ class InitFacts:
                 func = node.func
                 if (
                     type(func) is cst.Attribute and func.attr.value in ("sub_", "add_", "copy_")
-                    and (dotted(func.value) or "").split(".")[0] == name
+                    and self._writes(func.value, name, site)
                     and any(_mentions_grad(a.value) for a in node.args)
                 ):
                     return True
             elif type(node) in (cst.AugAssign, cst.Assign):
                 targets = [node.target] if type(node) is cst.AugAssign else [t.target for t in node.targets]
-                if any((dotted(t) or "").split(".")[0] == name for t in targets) and _mentions_grad(node.value):
+                if any(self._writes(t, name, site) for t in targets) and _mentions_grad(node.value):
                     return True
         return False
+
+    def _writes(self, target: cst.BaseExpression, name: str, site: Site) -> bool:
+        """Whether `target` is `name` (or part of it), or a loop variable over it (`for w in weights`)."""
+        head = (dotted(target) or "").split(".")[0]
+        if head == name:
+            return True
+        binding = lookup(head, site.scope, site.seq) if head else None
+        return (
+            binding is not None and binding.kind == "for" and type(binding.node) is cst.For
+            and type(binding.node.iter) is cst.Name and binding.node.iter.value == name
+        )
 
     def _is_weight(self, parts: list[str], scope: Scope, site: Site) -> bool:
         """A weight: `.weight`/`.kernel` attributes, a parameter, or a loop variable over parameters."""
