@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -48,6 +49,8 @@ def probe(
     Exit 0 healthy or clipped, 1 exploding, vanishing or non-finite, 2 usage error, 3 inconclusive.
     """
     script_args = list(ctx.args)
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # set by torchrun for its ranks: each would probe and report alone
+        raise _fail("gradlint probe is running under torchrun; run `gradlint probe --nproc-per-node N SCRIPT` instead")
     if not script.is_file():
         raise _fail(f"no such script: {script}")
     if importlib.util.find_spec("torch") is None:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from probe_helpers import FIXTURES
+from probe_helpers import FIXTURES, run_cli
 
 from gradlint.probe.records import RunInfo, StepRecord
 from gradlint.probe.runner import judge
@@ -65,6 +65,15 @@ def test_exploding_ddp_names_the_rank_that_went_non_finite_first():
     assert "rank 1 went non-finite first" in ranks
     rank_1 = ranks.rsplit("rank 1: ", 1)[1]
     assert rank_1.startswith("7 steps") and "loss" in rank_1 and "non-finite at step 7" in rank_1
+
+
+def test_the_probe_run_by_torchrun_asks_for_nproc_per_node(monkeypatch):
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    run = run_cli(str(FIXTURES / "ddp_healthy.py"))
+    assert run.exit_code == 2
+    assert run.stdout == ""
+    assert "run `gradlint probe --nproc-per-node N SCRIPT` instead" in run.stderr
+    assert run.stderr.strip().count("\n") == 0
 
 
 def _series(pid: int, rank: int | None, grads: list[float], params: list[float]) -> list[StepRecord]:
