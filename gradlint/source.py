@@ -26,6 +26,26 @@ FRAMEWORK_IMPORT = re.compile(
     rb"^[ \t]*(?:import|from)[ \t]+(?:torch|tensorflow|keras|lightning|pytorch_lightning|transformers|accelerate|tf_keras)\b",
     re.MULTILINE,
 )
+# Most files that import a framework define or use models and never train one. Every rule needs one of these
+# words in the file's own text (the facts layer follows calls only within a file, and reads a neighbour only
+# for a file that has them), so a file without them is not parsed at all.
+TRAINING_MARKER = re.compile(
+    rb"""
+    (?<!def\ )\bbackward\s*\(                          # loss.backward(), torch.autograd.backward(): torch paths
+    | \.\s*gradient\s*\(                               # tape.gradient(): TensorFlow paths
+    | \.\s*(?:fit|fit_generator|train_on_batch)\s*\(    # Keras compile/fit, Lightning's Trainer.fit
+    | Trainer                                           # Hugging Face trainers
+    | Linear | Dense                                    # GL301: plain stacks, trained here or not
+    | (?<!def\ )\b(?:normal_?|uniform_?)\s*\(           # GL303: initialisation calls
+    """,
+    re.VERBOSE,
+)
+# GL303 also counts an unscaled torch.randn made a parameter; GL401 reports a loader named for training even
+# where the file does not train.
+RANDN = re.compile(rb"randn")
+PARAMETER = re.compile(rb"Parameter|requires_grad")
+BATCH = re.compile(rb"DataLoader\s*\(|Iterator\s*\(|\.\s*(?:padded_)?batch\s*\(|batch_size")
+TRAIN = re.compile(rb"train", re.IGNORECASE)
 
 
 class SourceError(Exception):
@@ -130,7 +150,12 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def may_be_training_code(data: bytes) -> bool:
-    return FRAMEWORK_IMPORT.search(data) is not None
+    """Whether a file can hold a finding: it imports a framework and spells what some rule needs."""
+    if FRAMEWORK_IMPORT.search(data) is None:
+        return False
+    if TRAINING_MARKER.search(data) is not None:
+        return True
+    return bool(RANDN.search(data) and PARAMETER.search(data)) or bool(BATCH.search(data) and TRAIN.search(data))
 
 
 def decode_python(data: bytes) -> str:

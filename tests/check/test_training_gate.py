@@ -1,0 +1,97 @@
+"""The training-marker gate: a file whose text spells nothing a rule needs is not parsed, and skipping it
+changes no finding of any fixture (nor of the corpus under tests/corpus, when one is there)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import gradlint.source as source
+from gradlint import lint_paths
+from gradlint.config import Settings
+from gradlint.engine import _lint_file
+from gradlint.facts.project import Project
+from gradlint.source import read_unit
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDERS = [ROOT / "fixtures" / name for name in ("static", "fix", "probe")] + [ROOT / "tests" / "corpus"]
+FILES = sorted(p for folder in FOLDERS if folder.is_dir() for p in folder.rglob("*") if p.suffix in (".py", ".ipynb"))
+
+
+def _framework_only(data: bytes) -> bool:
+    return source.FRAMEWORK_IMPORT.search(data) is not None
+
+
+def _findings(path: Path) -> list:
+    found, _, error, unchecked = _lint_file(str(path), str(path), Settings(), Project())
+    assert error is None, error
+    return sorted((f.code, f.line, f.column, f.message) for f in found)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_gate_changes_no_finding(path, monkeypatch):
+    gated = _findings(path)
+    monkeypatch.setattr(source, "may_be_training_code", _framework_only)
+    assert gated == _findings(path)
+
+
+def test_the_gate_skips_fixtures():
+    # The gate is worth having only if it skips something: the clean fixtures include inference-only code.
+    skipped = [p for p in FILES if p.suffix == ".py" and read_unit(p)[0] is None and _framework_only(p.read_bytes())]
+    assert skipped
+
+
+def _unit(tmp_path: Path, text: str):
+    path = tmp_path / "f.py"
+    path.write_text(text)
+    return read_unit(path)[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "import torch\nloss = model(x).sum()\nloss . backward ()\n",
+        "import tensorflow as tf\nwith tf.GradientTape() as tape:\n    l = f(x)\ng = tape.gradient(l, v)\n",
+        "import keras\nm.compile('sgd')\nm.fit(x, y)\n",
+        "from transformers import Trainer as T\nt = T(model=m)\n",
+        "import torch\nlayers = [torch.nn.Linear(8, 8) for _ in range(10)]\n",
+        "import torch\nfor m in net.modules():\n    m.weight.data.normal_(0, 2)\n",
+        "import torch\nw = torch.nn.Parameter(torch.randn(10, 10))\n",
+        "import torch\ntrain_loader = torch.utils.data.DataLoader(ds, batch_size=4096)\n",
+    ],
+)
+def test_what_a_rule_needs_is_parsed(tmp_path, text):
+    assert _unit(tmp_path, text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "import torch\nwith torch.no_grad():\n    y = model(x)\n",
+        "import torch\nclass F(torch.autograd.Function):\n    def backward(ctx, g):\n        return g\n",
+        "import torch\nx = torch.randn(3, 3)\n",  # a random input, not a parameter
+        "import torch\nloader = DataLoader(ds, batch_size=4096)\n",  # nothing says it trains
+        "import numpy\nloss.backward()\n",  # no framework
+    ],
+)
+def test_what_no_rule_needs_is_skipped(tmp_path, text):
+    assert _unit(tmp_path, text) is None
+
+
+def test_a_skipped_file_with_a_syntax_error_is_not_reported(tmp_path):
+    (tmp_path / "infer.py").write_text("import torch\ny = model(x\n")
+    assert lint_paths([tmp_path]).findings == []
+
+
+def test_a_neighbour_without_markers_is_read_for_a_training_file(tmp_path):
+    (tmp_path / "model.py").write_text(
+        "import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.rnn = torch.nn.LSTM(4, 4)\n"
+    )
+    assert read_unit(tmp_path / "model.py")[0] is None
+    (tmp_path / "train.py").write_text(
+        "import torch\nfrom model import Net\nmodel = Net()\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x in data:\n    opt.zero_grad()\n    model(x)[0].sum().backward()\n    opt.step()\n"
+    )
+    codes = [(Path(f.path).name, f.code) for f in lint_paths([tmp_path]).findings]
+    assert ("train.py", "GL101") in codes
