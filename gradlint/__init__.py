@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from gradlint.version import __version__
+
 __all__ = ["__version__", "Finding", "Severity", "lint_paths", "lint_source", "GradientMonitor"]
 
 if TYPE_CHECKING:
@@ -15,13 +16,13 @@ if TYPE_CHECKING:
 def __getattr__(name: str):
     # Lazy, so that `import gradlint` stays cheap (pre-commit runs it on every commit).
     if name in ("lint_paths", "lint_source"):
-        from gradlint import engine
+        import gradlint.engine
 
-        return getattr(engine, name)
+        return getattr(gradlint.engine, name)
     if name in ("Finding", "Severity"):
-        from gradlint import findings
+        import gradlint.findings
 
-        return getattr(findings, name)
+        return getattr(gradlint.findings, name)
     if name == "GradientMonitor":
         from gradlint.probe import GradientMonitor
 

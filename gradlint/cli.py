@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from gradlint import __version__
+from gradlint.version import __version__
 
 app = typer.Typer(
     name="gradlint",
@@ -73,7 +73,7 @@ def check(
     """Lint training code for the causes of exploding gradients."""
     from dataclasses import replace
 
-    from gradlint.checks.registry import all_rules
+    from gradlint.checks import all_rules
     from gradlint.config import ConfigError, check_code, load_settings
     from gradlint.engine import lint_paths
     from gradlint.report import FORMATS, render
@@ -202,7 +202,7 @@ def rules_command(
     from rich.console import Console
     from rich.table import Table
 
-    from gradlint.checks.registry import all_rules
+    from gradlint.checks import all_rules
     from gradlint.config import ConfigError, load_settings
 
     try:

@@ -14,6 +14,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from gradlint.catalog import CODES
 from gradlint.findings import Severity
 from gradlint.source import matches_any
 
@@ -148,9 +149,7 @@ def _tool_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def parse_table(table: dict[str, Any], path: Path) -> Settings:
-    from gradlint.checks.registry import all_rules
-
-    codes = [r.code for r in all_rules()]
+    codes = list(CODES)
     where = f"{path}: [tool.gradlint]"
     for key in table:
         if key not in KNOWN_KEYS:

@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from gradlint import __version__
+from gradlint.version import __version__
 from gradlint.config import Settings
 from gradlint.facts.project import Project
 from gradlint.findings import Edit, Finding, Fix, Severity

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import libcst as cst
 
+from gradlint.checks import all_rules
 from gradlint.checks.context import CheckContext
-from gradlint.checks.registry import RULES, all_rules
+from gradlint.checks.registry import RULES
 from gradlint.config import Settings
 from gradlint.facts import FileFacts
 from gradlint.facts.project import Project

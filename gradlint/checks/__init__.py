@@ -1,6 +1,10 @@
 """The rules, grouped by family. Importing this package registers every rule."""
-from gradlint.checks import clipping  # noqa: F401
-from gradlint.checks import loop  # noqa: F401
-from gradlint.checks import architecture  # noqa: F401
-from gradlint.checks import regularization  # noqa: F401
-from gradlint.checks import data  # noqa: F401
+from __future__ import annotations
+
+from gradlint.checks import architecture, clipping, data, loop, regularization  # noqa: F401  (register the rules)
+from gradlint.checks.registry import RULES, Rule
+
+
+def all_rules() -> list[Rule]:
+    """Every rule, sorted by code."""
+    return [RULES[c] for c in sorted(RULES)]

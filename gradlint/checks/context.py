@@ -6,6 +6,8 @@ from typing import Any
 
 import libcst as cst
 
+from gradlint.checks.registry import RULES
+from gradlint.config import DEFAULT_OPTIONS
 from gradlint.facts import FileFacts
 from gradlint.findings import Finding, Fix
 
@@ -16,13 +18,9 @@ class CheckContext:
     options: dict[str, Any] = field(default_factory=dict)
 
     def option(self, name: str) -> Any:
-        from gradlint.config import DEFAULT_OPTIONS
-
         return self.options.get(name, DEFAULT_OPTIONS[name])
 
     def finding(self, code: str, node: cst.CSTNode, message: str, fix: Fix | None = None) -> Finding:
-        from gradlint.checks.registry import RULES
-
         rule = RULES[code]
         line, column, end_line, end_column = self.facts.span(node)
         return Finding(

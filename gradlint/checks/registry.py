@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from gradlint.catalog import CODES
 from gradlint.findings import Severity
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def register(
     def wrap(fn: CheckFn) -> CheckFn:
         if code in RULES:
             raise ValueError(f"rule code {code} registered twice")
+        if code not in CODES:
+            raise ValueError(f"rule code {code} is not in the catalog (gradlint/catalog.py)")
         RULES[code] = Rule(code, name, severity, summary, fn, fixable, options)
         return fn
 
@@ -59,10 +62,3 @@ RULES["GL001"] = Rule(
     Severity.ERROR,
     "The file cannot be read or parsed.",
 )
-
-
-def all_rules() -> list[Rule]:
-    """Every rule, sorted by code, with the check modules loaded."""
-    import gradlint.checks  # noqa: F401  (registers the rules)
-
-    return [RULES[c] for c in sorted(RULES)]

@@ -24,7 +24,7 @@ from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.values import Value
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 FUNCTIONAL_NORMS = frozenset(
     {

@@ -20,7 +20,7 @@ from gradlint.facts.names import lookup, qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 DATALOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader", "torch_geometric.loader.DataLoader"})
 # torchtext's iterators: `BucketIterator(train, batch_size)` and `BucketIterator.splits((train, ...), batch_size=)`.

@@ -13,7 +13,7 @@ from gradlint.facts.names import qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 FIT_METHODS = frozenset({"fit", "train_on_batch", "fit_generator"})
 LIGHTNING_TRAINERS = frozenset({"lightning.pytorch.Trainer", "lightning.Trainer"})

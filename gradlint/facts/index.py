@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import libcst as cst
 
@@ -117,8 +118,10 @@ class Scope:
         # (names.lookup bisects it).
         self.bindings.setdefault(binding.name, []).append(binding)
 
-    @property
+    @cached_property
     def calls(self) -> list[Site]:
+        # Asked once per event by some facts (a model's `.add(...)` calls): filtering the sites
+        # each time made a long scope cost quadratic time. Read only after the walk.
         return [s for s in self.sites if type(s.node) is cst.Call]
 
     @property

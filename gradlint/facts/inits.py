@@ -23,7 +23,7 @@ from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.values import Value, _arg
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 NORMAL = frozenset({"torch.nn.init.normal_", "torch.nn.init.normal"})
 UNIFORM = frozenset({"torch.nn.init.uniform_", "torch.nn.init.uniform"})

@@ -6,6 +6,7 @@ counts where the helper is called.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -82,8 +83,21 @@ class TrainingPath:
         """The events of one iteration of the innermost loop around `event` (the whole path if none)."""
         if not event.loops:
             return self.events
-        loop = event.loops[-1]
-        return [e for e in self.events if loop in e.loops]
+        return self.inside(event.loops[-1])
+
+    def inside(self, loop: cst.CSTNode) -> list[Event]:
+        """The events within `loop`, in order."""
+        return self._events_by_loop.get(id(loop), [])
+
+    @cached_property
+    def _events_by_loop(self) -> dict[int, list[Event]]:
+        # Built once: rules ask for each event's loop, and scanning the path each time is
+        # quadratic in its size (3,000 loops in one file).
+        by_loop: dict[int, list[Event]] = {}
+        for e in self.events:
+            for key in {id(loop) for loop in e.loops}:
+                by_loop.setdefault(key, []).append(e)
+        return by_loop
 
     def training_loop(self, event: Event) -> cst.CSTNode | None:
         """The innermost loop around `event` whose iteration both computes and applies gradients.
@@ -92,7 +106,7 @@ class TrainingPath:
         skipped: the training loop is the one around them. None when no loop does both.
         """
         for loop in reversed(event.loops):
-            inside = [e for e in self.events if loop in e.loops]
+            inside = self.inside(loop)
             if any(e.kind == BACKWARD for e in inside) and any(e.kind in (STEP, MANUAL_STEP) for e in inside):
                 return loop
         return None
@@ -102,7 +116,7 @@ class TrainingPath:
         loop = self.training_loop(event)
         if loop is None:
             return self.events
-        return [e for e in self.events if loop in e.loops]
+        return self.inside(loop)
 
 
 def exclusive(a: Event, b: Event) -> bool:
@@ -510,8 +524,19 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
     facts = loops.facts
     models = []
     seen: set[int] = set()
+    asked: set = set()
 
     def add(owner: cst.BaseExpression, scope: Scope, before: int | None) -> None:
+        # Thousands of events can name one model (loops stepping one optimizer, each calling
+        # `model(x)`) and model_of reads the model's whole scope: ask once per binding of a name
+        # (all a name's model depends on) or per expression, else the path costs quadratic time.
+        if type(owner) is cst.Name:
+            key = id(lookup(owner.value, scope, before))
+        else:
+            key = (id(owner), id(scope), before)
+        if key in asked:
+            return
+        asked.add(key)
         model = facts.models.model_of(owner, scope, before)
         if model is not None and id(model.node) not in seen:
             seen.add(id(model.node))

@@ -10,7 +10,7 @@ from gradlint.facts.index import ClassInfo, Scope, Site
 from gradlint.facts.names import LOCAL, qualified_name
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 TORCH_RECURRENT = frozenset(
     f"torch.nn.{n}" for n in ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")

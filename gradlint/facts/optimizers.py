@@ -11,7 +11,7 @@ from gradlint.facts.names import qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
     from gradlint.facts.loops import Event
 
 ADAPTIVE = frozenset(

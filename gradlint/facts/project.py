@@ -10,7 +10,7 @@ from gradlint.facts.index import ClassInfo
 from gradlint.source import SourceError, decode_python
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 # Imports from these packages are never files of the user's project.
 THIRD_PARTY = (
@@ -50,7 +50,7 @@ class Project:
             finally:
                 if self.watch is not None:
                     self.watch(("leave", str(path)))
-            from gradlint.facts import FileFacts
+            from gradlint.facts.file import FileFacts
 
             self._facts[path] = FileFacts(str(path), module, self, text)
         return self._facts[path]

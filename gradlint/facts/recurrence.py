@@ -16,7 +16,7 @@ from gradlint.facts.index import Binding, Scope, Site
 from gradlint.facts.names import lookup
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 # In-place methods that cut a tensor from its graph.
 DETACH_IN_PLACE = frozenset({"detach_", "requires_grad_"})

@@ -12,7 +12,7 @@ from gradlint.facts.optimizers import params_arg
 from gradlint.facts.values import _keyword
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
     from gradlint.facts.models import Model
 
 NORM_FUNCTIONS = frozenset(

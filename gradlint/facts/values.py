@@ -17,7 +17,7 @@ from gradlint.facts.index import Binding, Scope, Site, dotted
 from gradlint.facts.names import LOCAL, canonical, lookup, qualified_name
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 MAX_DEPTH = 12
 

@@ -22,7 +22,7 @@ def test_fixture_is_reported_as_its_folder_says(code, kind, script):
 
 
 def test_every_rule_has_flagged_and_clean_fixtures():
-    from gradlint.checks.registry import all_rules
+    from gradlint.checks import all_rules
 
     for rule in all_rules():
         if rule.check is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gradlint import lint_source
-from gradlint.checks.registry import all_rules
+from gradlint.checks import all_rules
 
 from pages import SECTIONS, examples, page_codes, sections
 
