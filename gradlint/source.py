@@ -32,7 +32,8 @@ FRAMEWORK_IMPORT = re.compile(
 TRAINING_MARKER = re.compile(
     rb"""
     (?<!def\ )\bbackward\s*\(                          # loss.backward(), torch.autograd.backward(): torch paths
-    | \.\s*gradient\s*\(                               # tape.gradient(): TensorFlow paths
+    | (?<!def\ )(?:gradients?|minimize)\s*\(            # TF: tape.gradient(), apply_gradients(), and the TF1
+                                                        # graph's optimizer.minimize(), tf.gradients()
     | \.\s*(?:fit|fit_generator|train_on_batch)\s*\(    # Keras compile/fit, Lightning's Trainer.fit
     | Trainer                                           # Hugging Face trainers
     | Linear | Dense                                    # GL301: plain stacks, trained here or not
