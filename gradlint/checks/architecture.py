@@ -88,6 +88,8 @@ def _vanilla_finding(ctx: CheckContext, layer: Layer, model: Model, update) -> F
     gated = "LSTM" if layer.short in ("RNN", "SimpleRNN") else "LSTMCell"
     if layer.qualname.startswith("keras."):
         gated = "keras.layers." + ("LSTM" if layer.short == "SimpleRNN" else "LSTMCell")
+    elif layer.qualname.startswith("tf."):
+        gated = "tf.nn.rnn_cell.LSTMCell"
     else:
         gated = "nn." + gated
     where = ""

@@ -9,7 +9,7 @@ import libcst as cst
 
 from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
-from gradlint.facts.frameworks import Clipping
+from gradlint.facts.frameworks import TF_UPDATES, Clipping
 from gradlint.facts.loops import (
     BACKWARD, CLIP, CLIP_FUNCTIONS, MANUAL_STEP, SCALE, STEP, UNSCALE, Event, TrainingPath, _parameter_owners,
     exclusive, optimizer_params, trained_models,
@@ -29,6 +29,36 @@ from gradlint.fix.builders import (
 def torch_fix(ctx: CheckContext, update: Event) -> str:
     params = clip_params(ctx.facts, update) or "model.parameters()"
     return f"add `torch.nn.utils.clip_grad_norm_({params}, max_norm=1.0)` between backward() and step()"
+
+
+def tf_update(event: Event) -> str | None:
+    """`apply_gradients` or `minimize` for a TensorFlow update, else None."""
+    call = event.call
+    if call is None or type(call.func) is not cst.Attribute or call.func.attr.value not in TF_UPDATES:
+        return None
+    return call.func.attr.value
+
+
+def update_fix(ctx: CheckContext, update: Event) -> str:
+    """How to clip before this update, in its framework's words."""
+    method = tf_update(update)
+    if method is None:
+        return torch_fix(ctx, update)
+    clip = "`grads, _ = tf.clip_by_global_norm(grads, 1.0)`"
+    if ctx.facts.frameworks.update_clipping(update) is not None:
+        return f"add `clipnorm=1.0` to the optimizer, or clip the gradients before {method}() with {clip}"
+    if method == "minimize":
+        return (
+            "minimize() cannot clip: compute the gradients with compute_gradients(), clip them with "
+            f"{clip} and apply them with apply_gradients()"
+        )
+    return f"clip the gradients before apply_gradients() with {clip}"
+
+
+def optimizer_clips(ctx: CheckContext, update: Event) -> bool:
+    """Whether the update's own (Keras) optimizer clips, or may: clipnorm/clipvalue/global_clipnorm."""
+    clipping = ctx.facts.frameworks.update_clipping(update)
+    return clipping is not None and clipping.clips is not False
 
 
 def offered(message: str, built: Fix | NoFix | None) -> tuple[str, Fix | None]:
@@ -132,6 +162,10 @@ def _mentions(ctx: CheckContext, outer: cst.Call, inner: cst.Call) -> bool:
     fixable=True,
 )
 def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
+    return _unique(_rnn_without_clipping(ctx))
+
+
+def _rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
     facts = ctx.facts
     for path in facts.loops.paths():
         found = _recurrent(trained_models(facts.loops, path))
@@ -142,7 +176,9 @@ def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
         several = len({facts.code(o).strip() for u in path.updates if (o := stepped_optimizer(facts, u)) is not None}) > 1
         unclipped = [
             u for u in path.updates
-            if _recurrent(update_models(ctx, u) or [found[0]]) and not any(_covers(ctx, c, u, several) for c in clips)
+            if _recurrent(update_models(ctx, u) or [found[0]])
+            and not any(_covers(ctx, c, u, several) for c in clips)
+            and not optimizer_clips(ctx, u)
         ]
         if not unclipped:
             continue
@@ -150,14 +186,16 @@ def rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
         step = unclipped[0]
         if note:
             built = NoFix("the clipping is there but off by default: change the default instead")
-        elif clips:
-            note = f"; the clipping at {ctx.where(clips[0].node)} does not reach {call_text(ctx, step)} at {ctx.where(step.node)}"
-            built = clip_before_steps(facts, path, unclipped)
         else:
-            built = clip_before_steps(facts, path, unclipped)
+            if clips:
+                note = f"; the clipping at {ctx.where(clips[0].node)} does not reach {call_text(ctx, step)} at {ctx.where(step.node)}"
+            if tf_update(step) is not None:
+                built = NoFix("a TensorFlow update is clipped by its optimizer or in the step: which is the author's choice")
+            else:
+                built = clip_before_steps(facts, path, unclipped)
         message, fix = offered(
             f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping"
-            f"{note}: recurrent nets are prone to exploding gradients; {torch_fix(ctx, step)}",
+            f"{note}: recurrent nets are prone to exploding gradients; {update_fix(ctx, step)}",
             built,
         )
         yield ctx.finding("GL101", step.node, message, fix=fix)
@@ -273,9 +311,11 @@ def _scan(events: list[Event], start: Event, forward: bool, cyclic: bool) -> Ite
 
 
 def _unique(findings: Iterator[Finding]) -> Iterator[Finding]:
+    """One finding per code and place: a helper reached from several paths (a loss function called by the
+    train and test steps, a step called from two loops) is one mistake, whatever path it is seen on."""
     seen = set()
     for finding in findings:
-        key = (finding.code, finding.line, finding.column, finding.message)
+        key = (finding.code, finding.line, finding.column)
         if key not in seen:
             seen.add(key)
             yield finding
@@ -324,7 +364,7 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                         clip,
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs before {call_text(ctx, event)} at "
                         f"{at(ctx, event, home)} in the same iteration, so it clips stale gradients and never limits "
-                        f"the ones{then}; move the clipping between backward() and step()",
+                        f"the ones{then}; move the clipping {_between(ctx, clip)}",
                         update,
                     )
                 else:
@@ -335,7 +375,7 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                         clip,
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after{after}, which has already "
                         f"applied the unclipped gradients (and the next backward() starts afresh); move the "
-                        f"clipping between backward() and step()",
+                        f"clipping {_between(ctx, clip)}",
                         last,
                     )
                 break
@@ -347,9 +387,17 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                         clip,
                         f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after {call_text(ctx, last)} at "
                         f"{at(ctx, last, home)}, which has already applied the unclipped gradients; move the "
-                        f"clipping between backward() and step()",
+                        f"clipping {_between(ctx, clip)}",
                         last,
                     )
+
+
+def _between(ctx: CheckContext, clip: Event) -> str:
+    """Where a clip belongs, in the words of its framework."""
+    call = clip.call
+    if call is not None and (qualified_name(call.func, clip.site.scope, clip.site.seq) or "").startswith("tf."):
+        return "between computing the gradients and apply_gradients()"
+    return "between backward() and step()"
 
 
 def _moved(ctx: CheckContext, clip: Event, message: str, update: Event | None) -> Finding:

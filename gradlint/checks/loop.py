@@ -447,6 +447,8 @@ def _optimizer_finding(ctx: CheckContext, optimizer: Optimizer, *, lightning: bo
     kind = "non-adaptive" if optimizer.family == "plain" else "adaptive"
     if optimizer.keras:
         fix = "add `clipnorm=1.0` to the optimizer"
+    elif optimizer.qualname.startswith("tf."):
+        fix = "clip the gradients between compute_gradients() and apply_gradients() (`tf.clip_by_global_norm(grads, 1.0)`)"
     elif lightning:
         fix = "pass `gradient_clip_val=1.0` to the Trainer"
     else:

@@ -14,6 +14,11 @@ from gradlint.facts.values import _keyword
 from gradlint.findings import Finding, Severity
 
 FIX = "pass `weight_decay=1e-4` to the optimizer (or use AdamW), or add an L2 term over the parameters to the loss"
+KERAS_FIX = (
+    "add `kernel_regularizer=keras.regularizers.l2(1e-4)` to its layers (and `recurrent_regularizer` to the "
+    "recurrent ones), or use `keras.optimizers.AdamW`"
+)
+TF1_FIX = "add an L2 term to the loss (`loss += 1e-4 * tf.add_n([tf.nn.l2_loss(v) for v in tf.trainable_variables()])`)"
 
 
 def at_risk(ctx: CheckContext, models: list[Model]) -> tuple[Model, str] | None:
@@ -69,7 +74,7 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
     reported: set[int] = set()
     for path in facts.loops.paths():
         risk = at_risk(ctx, trained_models(facts.loops, path))
-        if risk is None or path.of(MANUAL_STEP):
+        if risk is None or path.of(MANUAL_STEP) or reg.keras_regularized(risk[0]) is not None:
             continue
         optimizers = [facts.optimizers.for_event(e) for e in path.of(STEP)]
         if not optimizers or any(o is None for o in optimizers):
@@ -86,7 +91,8 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
         if id(optimizer.call) in reported:
             continue
         reported.add(id(optimizer.call))
-        yield _finding(ctx, optimizer.call, risk, decays[0][1], f"at {ctx.where(path.updates[0].node)}")
+        fix = KERAS_FIX if optimizer.keras else TF1_FIX if optimizer.qualname.startswith("tf.") else FIX
+        yield _finding(ctx, optimizer.call, risk, decays[0][1], f"at {ctx.where(path.updates[0].node)}", fix)
     for compile_ in facts.frameworks.keras_compiles():
         risk = at_risk(ctx, [compile_.model] if compile_.model is not None else [])
         if risk is None or reg.keras_regularized(compile_.model) is not None:
@@ -94,7 +100,7 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
         setting = _keras_setting(ctx, compile_)
         if setting is None or reg.loss_penalty(facts.index.functions + [facts.index.scope]) is not None:
             continue
-        yield _finding(ctx, compile_.site.node, risk, setting, "with compile/fit")
+        yield _finding(ctx, compile_.site.node, risk, setting, "with compile/fit", KERAS_FIX)
     for fit in facts.frameworks.lightning_fits():
         model = fit.model
         risk = at_risk(ctx, [model] if model is not None else [])
@@ -136,12 +142,14 @@ def _keras_setting(ctx: CheckContext, compile_) -> str | None:
     return f"optimizer={v.value!r} (a string optimizer has no weight decay)"
 
 
-def _finding(ctx: CheckContext, node: cst.CSTNode, risk: tuple[Model, str], setting: str, trained: str) -> Finding:
+def _finding(
+    ctx: CheckContext, node: cst.CSTNode, risk: tuple[Model, str], setting: str, trained: str, fix: str = FIX
+) -> Finding:
     model, why = risk
     reason = f" (at risk: {why})" if why else ""
     return ctx.finding(
         "GL201",
         node,
         f"{model.label}{reason} is trained {trained} with no weight penalty: {setting}, and no L1/L2 term over "
-        f"the parameters is added to the loss; large weights let gradients explode; {FIX}",
+        f"the parameters is added to the loss; large weights let gradients explode; {fix}",
     )

@@ -14,12 +14,15 @@ from gradlint.facts.values import Value, _arg, _keyword
 
 if TYPE_CHECKING:
     from gradlint.facts.file import FileFacts
+    from gradlint.facts.loops import Event
 
 FIT_METHODS = frozenset({"fit", "train_on_batch", "fit_generator"})
 LIGHTNING_TRAINERS = frozenset({"lightning.pytorch.Trainer", "lightning.Trainer"})
 HF_ARGUMENTS_SUFFIX = ("TrainingArguments", "SFTConfig", "DPOConfig", "RewardConfig", "GRPOConfig", "PPOConfig")
 HF_TRAINERS_SUFFIX = ("Trainer",)
 KERAS_CLIP_KEYS = ("clipnorm", "clipvalue", "global_clipnorm")
+# TensorFlow optimizer methods that apply gradients.
+TF_UPDATES = frozenset({"apply_gradients", "minimize"})
 
 
 @dataclass(eq=False)
@@ -139,6 +142,22 @@ class FrameworkFacts:
                 clips = _positive(v)
                 return made, Clipping(True if clips is None else clips, f"{key}={self.facts.code(node)}", v)
         return made, Clipping(False, "optimizer without clipnorm/clipvalue/global_clipnorm")
+
+    def update_clipping(self, update: "Event") -> Clipping | None:
+        """What the Keras optimizer of `optimizer.apply_gradients(...)`/`minimize(...)` says about clipping
+        (its own clipnorm/clipvalue/global_clipnorm); None when the update is not a Keras optimizer's.
+        An optimizer built out of sight (`self.optimizer` in a Keras `train_step` is the one given to
+        `compile`) may clip: unknown."""
+        call = update.call
+        if call is None or type(call.func) is not cst.Attribute or call.func.attr.value not in TF_UPDATES:
+            return None
+        site = update.site
+        made = self.facts.loops.constructor(call.func.value, site.scope, site.seq)
+        if made is None:
+            return Clipping(None, "optimizer built elsewhere")
+        if not (qualified_name(made.func, self.facts.scope_of_call(made)) or "").startswith("keras.optimizers."):
+            return None
+        return self._keras_clipping(made, site)[1]
 
     # -- Lightning ---------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from gradlint.facts.index import Cond, Scope, Site, dotted
+from gradlint.facts.models import Model
 from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.facts.values import _keyword
 
 if TYPE_CHECKING:
     from gradlint.facts import FileFacts
@@ -44,6 +46,12 @@ SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transfo
 DIST_AUTOGRAD_BACKWARD = "torch.distributed.autograd.backward"
 DIST_AUTOGRAD_CONTEXT = "torch.distributed.autograd.context"
 SCALERS = ("torch.amp.GradScaler", "torch.GradScaler", "torch.cuda.amp.GradScaler")
+TF_CLIP_FUNCTIONS = frozenset(q for q in CLIP_FUNCTIONS if q.startswith("tf."))
+# What hands back gradients in TensorFlow: `tape.gradient`, `optimizer.compute_gradients`, `tf.gradients`.
+GRADIENT_METHODS = frozenset({"gradient", "compute_gradients", "get_gradients"})
+GRADIENT_FUNCTIONS = frozenset({"tf.gradients"})
+# Calls that pass gradients through in another shape: `zip(grads, vars)`, `list(grads)`.
+PASS_THROUGH = frozenset({"zip", "list", "tuple", "enumerate"})
 
 
 @dataclass(eq=False)
@@ -77,7 +85,7 @@ class TrainingPath:
 
     @property
     def is_training(self) -> bool:
-        return bool(self.of(BACKWARD)) and bool(self.updates)
+        return (bool(self.of(BACKWARD)) or any(minimizes(e) for e in self.updates)) and bool(self.updates)
 
     def iteration(self, event: Event) -> list[Event]:
         """The events of one iteration of the innermost loop around `event` (the whole path if none)."""
@@ -117,6 +125,12 @@ class TrainingPath:
         if loop is None:
             return self.events
         return self.inside(loop)
+
+
+def minimizes(event: Event) -> bool:
+    """`optimizer.minimize(loss)`: TensorFlow's step that computes the gradients and applies them."""
+    call = event.call
+    return event.kind == STEP and call is not None and type(call.func) is cst.Attribute and call.func.attr.value == "minimize"
 
 
 def exclusive(a: Event, b: Event) -> bool:
@@ -296,13 +310,22 @@ class LoopFacts:
                     return MANUAL_STEP
             if method == "apply_gradients":
                 return STEP
+            if method == "minimize" and self._built_optimizer(receiver, site):
+                return STEP
             if method == "gradient" and self._is_tape(receiver, site):
                 return BACKWARD
+            if method == "compute_gradients" and self._built_optimizer(receiver, site):
+                return BACKWARD
         qual = qualified_name(func, site.scope, site.seq) or ""
+        if qual in TF_CLIP_FUNCTIONS:
+            # `tf.clip_by_value(y_pred, 1e-9, 1.0)` in a loss clips predictions: only gradients count.
+            first = call.args[0].value if call.args and call.args[0].keyword is None else None
+            return CLIP if first is not None and self.holds_gradients(first, site) else None
         if qual in CLIP_FUNCTIONS:
             return CLIP
-        if qual == "torch.autograd.backward":
+        if qual == "torch.autograd.backward" or qual in GRADIENT_FUNCTIONS:
             return BACKWARD
+
         if qual == DIST_AUTOGRAD_CONTEXT:
             # A distributed autograd context starts with no gradients: entering one clears them.
             return ZERO_GRAD
@@ -314,6 +337,63 @@ class LoopFacts:
         if call is not None and qualified_name(call.func, event.site.scope, event.site.seq) == DIST_AUTOGRAD_BACKWARD:
             return "its distributed autograd context"
         return "`.grad`"
+
+    def _built_optimizer(self, receiver: cst.BaseExpression, site: Site) -> bool:
+        """An optimizer by how it was made (not by its name: `scipy.optimize.minimize` is no step)."""
+        made = self.constructor(receiver, site.scope, site.seq)
+        if made is None:
+            return False
+        qual = qualified_name(made.func, self.facts.scope_of_call(made)) or ""
+        return qual.startswith(OPTIMIZER_PREFIXES) or (qual.startswith("tf.") and qual.endswith("Optimizer"))
+
+    def holds_gradients(self, expr: cst.BaseExpression, site: Site) -> bool:
+        """Whether an expression holds gradients: what a gradient call returned, a comprehension or loop
+        variable over them, a name that says so (`grads`), or a helper's parameter its callers fill so."""
+        return self._gradients(expr, site.scope, site.seq, site.ctx.repeats, 0)
+
+    def _gradients(self, expr, scope: Scope, before: int | None, repeats: tuple, depth: int) -> bool:
+        if depth > 6:
+            return False
+        t = type(expr)
+        if t is cst.Name:
+            if "grad" in expr.value.lower():
+                return True
+            for comp in reversed(repeats):
+                for_in = getattr(comp, "for_in", None)
+                while for_in is not None:
+                    if expr.value in _target_names(for_in.target):
+                        return self._gradients(for_in.iter, scope, before, (), depth + 1)
+                    for_in = for_in.inner_for_in
+            binding = lookup(expr.value, scope, before)
+            if binding is None:
+                return False
+            if binding.kind in ("assign", "unpack") and binding.value is not None:
+                return self._gradients(binding.value, binding.scope, binding.seq, (), depth + 1)
+            if binding.kind == "for" and type(binding.node) is cst.For:
+                return self._gradients(binding.node.iter, binding.scope, binding.seq, (), depth + 1)
+            if binding.kind == "param":
+                return any(
+                    arg is not None and self._gradients(arg, caller.scope, caller.seq, caller.ctx.repeats, depth + 1)
+                    for caller, arg in self.facts.call_args_for(binding.scope, binding.name)
+                )
+            return False
+        if t is cst.Call:
+            func = expr.func
+            if type(func) is cst.Attribute and func.attr.value in GRADIENT_METHODS:
+                return True
+            qual = qualified_name(func, scope, before) or ""
+            if qual in GRADIENT_FUNCTIONS:
+                return True
+            if qual in PASS_THROUGH:
+                return any(self._gradients(a.value, scope, before, repeats, depth + 1) for a in expr.args)
+            return False
+        if t in (cst.Subscript, cst.Attribute):
+            return self._gradients(expr.value, scope, before, repeats, depth + 1)
+        if t in (cst.List, cst.Tuple):
+            return any(self._gradients(e.value, scope, before, repeats, depth + 1) for e in expr.elements)
+        if t in (cst.ListComp, cst.GeneratorExp):
+            return self._gradients(expr.for_in.iter, scope, before, repeats, depth + 1)
+        return False
 
     def _is_tape(self, receiver: cst.BaseExpression, site: Site) -> bool:
         if type(receiver) is not cst.Name:
@@ -409,7 +489,7 @@ class LoopFacts:
         if self._paths is not None:
             return self._paths
         text = self.facts.source_text
-        if text is not None and "backward" not in text and "gradient" not in text:
+        if text is not None and "backward" not in text and "gradient" not in text and "minimize" not in text:
             # No backward pass can be on a path of a file that never names one (only calls into
             # the same file are followed): skip building the paths.
             self._paths = []
@@ -444,6 +524,71 @@ class LoopFacts:
             if truth != cond.holds:
                 return False
         return result
+
+
+def _variable_owners(call: cst.Call, site: Site) -> list[tuple[cst.BaseExpression, Scope, int | None]]:
+    """The models whose variables `apply_gradients(zip(grads, vars))`/`minimize(loss, var_list=vars)` updates,
+    through names (`tvars = lstm.trainable_variables + dense.trainable_variables`)."""
+    found = []
+    stack = [(call if call.func.attr.value == "apply_gradients" else _keyword(call, "var_list"), site.scope, site.seq, 0)]
+    while stack:
+        node, scope, before, depth = stack.pop()
+        if node is None:
+            continue
+        owners = _parameter_owners(node)
+        found.extend((owner, scope, before) for owner in owners)
+        if owners or depth > 3:
+            continue
+        for name in _names_in(node):
+            binding = lookup(name, scope, before)
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                stack.append((binding.value, binding.scope, binding.seq, depth + 1))
+    return found
+
+
+def _names_in(node: cst.CSTNode) -> list[str]:
+    """Bare names among a call's arguments and containers: `zip(grads, tvars)` -> grads, tvars."""
+    t = type(node)
+    if t is cst.Name:
+        return [node.value]
+    if t is cst.Call:
+        return [n for a in node.args for n in _names_in(a.value)]
+    if t in (cst.List, cst.Tuple):
+        return [n for e in node.elements for n in _names_in(e.value)]
+    if t is cst.BinaryOperation:
+        return _names_in(node.left) + _names_in(node.right)
+    return []
+
+
+def _reachable(loops: LoopFacts, root: Scope) -> list[Scope]:
+    """`root`, the functions and methods it calls, and the classes it builds, transitively (a method
+    root brings its class along)."""
+    facts = loops.facts
+    todo = [root] + (list(root.cls.methods.values()) if root.cls is not None else [])
+    seen: dict[int, Scope] = {}
+    while todo:
+        scope = todo.pop()
+        if id(scope) in seen:
+            continue
+        seen[id(scope)] = scope
+        for site in scope.calls:
+            target = loops.callee(site)
+            if target is not None:
+                todo.append(target)
+            qual = qualified_name(site.node.func, site.scope, site.seq) or ""
+            info = facts.index.classes.get(qual[len(LOCAL) + 1 :]) if qual.startswith(LOCAL + ".") else None
+            if info is not None:
+                todo.extend(info.methods.values())
+    return list(seen.values())
+
+
+def _target_names(node: cst.CSTNode) -> set[str]:
+    """Names a `for` target binds: `g`, `(g, v)`."""
+    if type(node) is cst.Name:
+        return {node.value}
+    if type(node) in (cst.Tuple, cst.List):
+        return {n for e in node.elements for n in _target_names(e.value)}
+    return set()
 
 
 _OPTIMIZER_NAMES = frozenset(
@@ -542,11 +687,13 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
             seen.add(id(model.node))
             models.append(model)
 
+    tf_updates = []
     for event in path.updates:
         call = event.call
-        if call is not None and type(call.func) is cst.Attribute and call.func.attr.value == "apply_gradients":
-            for owner in _parameter_owners(call):
-                add(owner, event.site.scope, event.site.seq)
+        if call is not None and type(call.func) is cst.Attribute and call.func.attr.value in ("apply_gradients", "minimize"):
+            tf_updates.append(event)
+            for owner, scope, before in _variable_owners(call, event.site):
+                add(owner, scope, before)
             continue
         found = optimizer_params(loops, event)
         if found is not None:
@@ -555,6 +702,13 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
                 add(owner, scope, None)
     if models:
         return models
+    if tf_updates:
+        # TensorFlow trains every variable its code built unless told which (`var_list=`): the layers
+        # built on the way to the update, in the graph (TF1) or for the tape (TF2).
+        if any(_keyword(e.call, "var_list") is not None for e in tf_updates):
+            return models
+        layers = [layer for scope in _reachable(loops, path.root) for layer in facts.models.scope_layers(scope)]
+        return [Model("the TensorFlow model", layers, None, path.root.node)] if layers else []
     # No optimizer we can read: the models the path calls forward.
     scopes = {id(path.root): path.root}
     for event in path.events:

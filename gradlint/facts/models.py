@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
-from gradlint.facts.index import ClassInfo, Scope, Site
-from gradlint.facts.names import LOCAL, qualified_name
+from gradlint.facts.index import Binding, ClassInfo, Scope, Site
+from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.facts.values import _arg
 
 if TYPE_CHECKING:
     from gradlint.facts.file import FileFacts
@@ -22,9 +23,21 @@ KERAS_RECURRENT = frozenset(
         "CuDNNGRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
     )
 )
-RECURRENT = TORCH_RECURRENT | KERAS_RECURRENT
+# TF1 cells, under the one spelling names.canonical gives `tf.contrib.rnn` and `tf.compat.v1.nn.rnn_cell`.
+TF1_RECURRENT = frozenset(
+    f"tf.nn.rnn_cell.{n}"
+    for n in (
+        "BasicRNNCell", "RNNCell", "BasicLSTMCell", "LSTMCell", "GRUCell", "LayerNormBasicLSTMCell",
+        "LSTMBlockCell", "GRUBlockCell", "GRUBlockCellV2", "NASCell", "UGRNNCell", "GLSTMCell",
+        "CoupledInputForgetGateLSTMCell", "TimeFreqLSTMCell", "IntersectionRNNCell",
+    )
+)
+RECURRENT = TORCH_RECURRENT | KERAS_RECURRENT | TF1_RECURRENT
 PLAIN_RNN = frozenset(
-    {"torch.nn.RNN", "torch.nn.RNNCell", "keras.layers.SimpleRNN", "keras.layers.SimpleRNNCell"}
+    {
+        "torch.nn.RNN", "torch.nn.RNNCell", "keras.layers.SimpleRNN", "keras.layers.SimpleRNNCell",
+        "tf.nn.rnn_cell.BasicRNNCell",
+    }
 )
 LINEAR = frozenset({"torch.nn.Linear", "torch.nn.LazyLinear", "keras.layers.Dense"})
 NORMALIZATION = frozenset(
@@ -51,7 +64,7 @@ KERAS_MODEL = frozenset({"keras.Model", "keras.models.Model"})
 
 
 def _is_layer_name(qual: str) -> bool:
-    return qual.startswith("torch.nn.") or qual.startswith("keras.layers.")
+    return qual.startswith("torch.nn.") or qual.startswith("keras.layers.") or qual in TF1_RECURRENT
 
 
 @dataclass(eq=False)
@@ -231,8 +244,10 @@ class ModelFacts:
             if qual in KERAS_SEQUENTIAL or qual == "torch.nn.Sequential":
                 return Model(qual.rsplit(".", 1)[-1], self.expression_layers(expr, scope), None, expr)
             if qual in KERAS_MODEL:
-                # Functional API: the layers are those built in the same scope.
-                return Model("keras.Model", self.scope_layers(scope), None, expr)
+                # Functional API: the layers that feed the outputs, else all those built in the scope.
+                outputs = _arg(expr, 1, "outputs")
+                layers = self.functional_layers(outputs, scope, before) if outputs is not None else []
+                return Model("keras.Model", layers or self.scope_layers(scope), None, expr)
             other = self.facts.imported_class(qual) if qual else None
             if other is not None:
                 facts, info = other
@@ -249,15 +264,13 @@ class ModelFacts:
                 return Model(qual.rsplit(".", 1)[-1], [Layer(qual, expr, scope, None, self.facts)], None, expr)
             return None
         if t is cst.Name:
-            from gradlint.facts.names import lookup
-
             binding = lookup(expr.value, scope, before)
             if binding is None:
                 return None
             if binding.kind in ("assign", "with") and binding.value is not None:
                 model = self.model_of(binding.value, binding.scope, binding.seq, depth + 1)
                 if model is not None:
-                    model = self._with_added_layers(model, expr.value, binding.scope)
+                    model = self._with_added_layers(model, binding)
                 return model
             if binding.kind == "param":
                 for site, arg in self.facts.call_args_for(binding.scope, binding.name):
@@ -279,10 +292,16 @@ class ModelFacts:
             return self.model_of(expr.value, scope, before, depth + 1)
         return None
 
-    def _with_added_layers(self, model: Model, name: str, scope: Scope) -> Model:
-        """Keras `model.add(layer)` and torch `model.add_module(name, layer)` calls on the name."""
+    def _with_added_layers(self, model: Model, binding: Binding) -> Model:
+        """Keras `model.add(layer)` and torch `model.add_module(name, layer)` calls on the name while it
+        holds this model (a notebook rebinds `model` cell after cell)."""
+        name, scope = binding.name, binding.scope
+        later = [b.seq for b in scope.bindings.get(name, []) if b.seq > binding.seq]
+        end = min(later) if later else None
         added = []
         for site in scope.calls:
+            if site.seq < binding.seq or (end is not None and site.seq > end):
+                continue
             func = site.node.func
             if (
                 type(func) is cst.Attribute
@@ -295,3 +314,32 @@ class ModelFacts:
         if not added:
             return model
         return Model(model.label, model.layers + added, model.info, model.node)
+
+    def functional_layers(
+        self, expr: cst.BaseExpression, scope: Scope, before: int | None, _seen: set | None = None
+    ) -> list[Layer]:
+        """Layers a Keras functional graph applies on the way to `expr`: `outputs = Dense(1)(x)` with
+        `x = LSTM(16)(inputs)` gives both, and a layer held by a name (`lstm = LSTM(16)`, `lstm(x)`)."""
+        seen = set() if _seen is None else _seen
+        layers: list[Layer] = []
+        stack = [(expr, scope, before)]
+        while stack:
+            node, where, point = stack.pop()
+            t = type(node)
+            if t is cst.Name:
+                binding = lookup(node.value, where, point)
+                if binding is None or binding.value is None or id(binding) in seen or binding.kind not in ("assign", "unpack"):
+                    continue
+                seen.add(id(binding))
+                stack.append((binding.value, binding.scope, binding.seq))
+            elif t is cst.Call:
+                layers.extend(self._layers_of_call(node, where, None, frozenset()))
+                stack.append((node.func, where, point))
+                stack.extend((a.value, where, point) for a in node.args)
+            elif t in (cst.List, cst.Tuple):
+                stack.extend((e.value, where, point) for e in node.elements)
+            elif t in (cst.Subscript, cst.Attribute):
+                stack.append((node.value, where, point))
+            elif t is cst.BinaryOperation:
+                stack.extend(((node.left, where, point), (node.right, where, point)))
+        return layers

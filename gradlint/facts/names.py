@@ -38,6 +38,12 @@ ALIASES = {
     "torch.amp.grad_scaler": "torch.amp",
     "keras.optimizers.legacy": "keras.optimizers",
     "keras.optimizers.experimental": "keras.optimizers",
+    "tf.optimizers": "keras.optimizers",
+    # TF1: the compat module is TF1's API, and its RNN cells live under three names.
+    "tf.compat.v1.keras": "keras",
+    "tf.compat.v1.nn.rnn_cell": "tf.nn.rnn_cell",
+    "tf.compat.v1": "tf",
+    "tf.contrib.rnn": "tf.nn.rnn_cell",
 }
 
 

@@ -44,6 +44,13 @@ KERAS_DEFAULTS = {
 # torch optimizers that take no weight_decay at all: they never penalise weights.
 for _name in ("LBFGS", "Rprop", "SparseAdam"):
     TORCH_DEFAULTS[_name] = {"weight_decay": None}
+# TF1's optimizers (`tf.train.AdamOptimizer(learning_rate)`), by family; none of them decays weights.
+TF1_FAMILIES = {
+    "GradientDescentOptimizer": "plain", "MomentumOptimizer": "plain", "AdamOptimizer": "adaptive",
+    "RMSPropOptimizer": "adaptive", "AdagradOptimizer": "adaptive", "AdadeltaOptimizer": "adaptive",
+    "FtrlOptimizer": "adaptive",
+}
+TF1_DEFAULT_LR = {"AdamOptimizer": 1e-3, "AdadeltaOptimizer": 1e-3}
 # Keyword, position in the torch signature (params first); Keras takes no params argument.
 TORCH_LR = ("lr", 1)
 # Wrappers built from an optimizer class and that optimizer's arguments:
@@ -111,7 +118,10 @@ class OptimizerFacts:
             qual.startswith(("transformers.", "bitsandbytes.", "apex.", "timm.optim", "torch_optimizer.", "lion_pytorch."))
             and (name in ADAPTIVE or name in PLAIN or name.endswith(("Adam", "AdamW", "SGD", "8bit")))
         )
-        if is_torch or is_keras or is_other:
+        if qual.startswith("tf.train.") and name in TF1_FAMILIES:
+            result = Optimizer(call, scope, qual, name, TF1_FAMILIES[name], self._tf1_lr(call, scope, name),
+                               Value(None, f"{name} takes no weight decay", call), False)
+        elif is_torch or is_keras or is_other:
             family = "adaptive" if name in ADAPTIVE or "Adam" in name else "plain" if name in PLAIN else "other"
             result = Optimizer(
                 call, scope, qual, name, family,
@@ -122,6 +132,14 @@ class OptimizerFacts:
             )
         self._by_call[id(call)] = result
         return result
+
+    def _tf1_lr(self, call: cst.Call, scope: Scope, name: str) -> Value | None:
+        node = _arg(call, 0, "learning_rate")
+        if node is not None:
+            return self.facts.values.value(node, scope)
+        if name in TF1_DEFAULT_LR and not any(a.star for a in call.args):
+            return Value(TF1_DEFAULT_LR[name], f"{name} default", call)
+        return None
 
     def _setting(self, call: cst.Call, scope: Scope, name: str, key: str, keras: bool, wrapped: bool = False) -> Value | None:
         if keras:

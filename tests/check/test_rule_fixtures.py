@@ -11,7 +11,7 @@ CASES = [
     (code.name, kind, script)
     for code in sorted(STATIC.iterdir())
     for kind in ("flagged", "clean")
-    for script in sorted((code / kind).glob("*.py"))
+    for script in sorted([*(code / kind).glob("*.py"), *(code / kind).glob("*.ipynb")])
 ]
 
 
