@@ -5,6 +5,7 @@ import gc
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -158,19 +159,38 @@ ABSENT = "absent"
 
 def _file_digest(path: Path) -> str:
     try:
+        # A FIFO would block the read and /dev/zero never ends; neither is read as source anyway.
+        if not stat.S_ISREG(path.stat().st_mode):
+            return ABSENT
         return _digest(path.read_bytes())
     except OSError:
         return ABSENT
 
 
 def _finding_from_dict(d: dict) -> Finding:
+    """A finding read back from the cache; ValueError for one of the wrong shape (a hand-edited or foreign
+    file), so that Cache.get checks the file again rather than report it (a path that is not text broke
+    the sort of the report)."""
     fix = None
     if d.get("fix"):
         fix = Fix(d["fix"]["description"], tuple(Edit(e["start"], e["end"], e["text"]) for e in d["fix"]["edits"]))
-    return Finding(
+        edits = [(e.start, e.end, e.text) for e in fix.edits]
+        if type(fix.description) is not str or not all(_typed(e, (int, int, str)) for e in edits):
+            raise ValueError("a cached fix of the wrong shape")
+    finding = Finding(
         d["code"], d["name"], Severity(d["severity"]), d["path"], d["line"], d["column"],
         d["end_line"], d["end_column"], d["message"], fix, d.get("cell"),
     )
+    fields = (finding.code, finding.name, finding.path, finding.message, finding.line, finding.column)
+    ends = (finding.end_line, finding.end_column)
+    if not _typed(fields + ends, (str, str, str, str, int, int, int, int)) or type(finding.cell) not in (int, type(None)):
+        raise ValueError("a cached finding of the wrong shape")
+    return finding
+
+
+def _typed(values: tuple, types: tuple) -> bool:
+    # `type(...) is`, not isinstance: True is an int to isinstance.
+    return all(type(value) is kind for value, kind in zip(values, types))
 
 
 def _failure_finding(display: str, failure: Failure, timeout: float) -> Finding:
