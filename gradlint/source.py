@@ -173,7 +173,7 @@ def decode_python(data: bytes) -> str:
     if "\x00" in text:
         line, column = _position_of_offset(data, data.index(b"\x00"))
         raise SourceError("file holds a NUL byte: not Python source", line, column)
-    return text.lstrip("\ufeff")
+    return text  # utf-8-sig dropped the one BOM Python allows; a second one is an error, as for Python
 
 
 def _position_of_offset(data: bytes, offset: int) -> tuple[int, int]:
