@@ -232,6 +232,16 @@ def explain(code: str = typer.Argument(..., help="A rule code, e.g. GL101.")) ->
     Console().print(Markdown(page.read_text(encoding="utf-8")))
 
 
+@app.command()
+def server() -> None:
+    """Run the Language Server (LSP) over stdio: the findings and fixes of `check` in your editor."""
+    try:
+        from gradlint.server import main as serve
+    except ImportError as exc:
+        fail(f"gradlint server needs the lsp extra: pip install 'gradlint[lsp]' ({exc})")
+    serve()
+
+
 def _register_probe() -> None:
     from gradlint.probe.cli import probe
 

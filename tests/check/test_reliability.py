@@ -52,10 +52,12 @@ class Net(nn.Module):
     def forward(self, x):
         return self.rnn(x)[0]
 """
+# Files without a training marker are not parsed at all: these inputs sit in training code.
+TRAINING = "import torch\nloss.backward()\n"
 # libcst's native parser overflows its stack on these (segmentation fault); Python reads the first.
-AND_CHAIN = "import torch\nv = " + " and ".join(["a"] * 10_000) + "\n"
-DEEP_BRACKETS = "import torch\nv = " + "(" * 3_000 + "1" + ")" * 3_000 + "\n"
-DEEP_ATTRIBUTES = "import torch\nv = a" + ".b" * 50_000 + "\n"
+AND_CHAIN = TRAINING + "v = " + " and ".join(["a"] * 10_000) + "\n"
+DEEP_BRACKETS = TRAINING + "v = " + "(" * 3_000 + "1" + ")" * 3_000 + "\n"
+DEEP_ATTRIBUTES = TRAINING + "v = a" + ".b" * 50_000 + "\n"
 
 
 def gradlint(*args: str, cwd: Path, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -128,7 +130,7 @@ def test_crash_message_names_the_parser(tmp_path):
 
 def test_a_neighbour_that_crashes_the_parser_costs_only_itself(tmp_path):
     """Reproducer 22: an imported model.py the user did not name killed the run on train.py."""
-    (tmp_path / "model.py").write_text("import torch\n" + DEEP_BRACKETS.split("\n", 1)[1])
+    (tmp_path / "model.py").write_text(DEEP_BRACKETS)
     (tmp_path / "train.py").write_text(TRAIN_WITH_NEIGHBOUR)
     (tmp_path / "other.py").write_text(FLAGGED)
     for jobs in ("1", "2"):
@@ -143,7 +145,7 @@ def test_a_neighbour_that_crashes_the_parser_costs_only_itself(tmp_path):
 def test_a_file_past_the_parse_timeout_costs_one_file(tmp_path):
     """Reproducer 1's class (a stall): a file that runs past parse-timeout is GL001, the others are linted."""
     (tmp_path / "gradlint.toml").write_text("parse-timeout = 0.5\n")
-    (tmp_path / "slow.py").write_text("import torch\nv = " + " + ".join(["a"] * 20_000) + "\n")
+    (tmp_path / "slow.py").write_text(TRAINING + "v = " + " + ".join(["a"] * 20_000) + "\n")
     (tmp_path / "train.py").write_text(FLAGGED)
     start = time.monotonic()
     run = gradlint("--no-cache", "--format", "json", ".", cwd=tmp_path)
@@ -263,7 +265,7 @@ def test_jobs_are_capped_by_the_work(tmp_path):
 
 def test_an_unchecked_file_is_not_all_checks_passed(tmp_path):
     """Reproducers 20 and 21: a valid file libcst cannot parse is said not checked, without exit 2."""
-    strings = "import torch\nv = (\n" + "".join(f"    'a{i}'\n" for i in range(100_000)) + ")\n"
+    strings = TRAINING + "v = (\n" + "".join(f"    'a{i}'\n" for i in range(100_000)) + ")\n"
     (tmp_path / "strcat.py").write_text(strings)
     run = gradlint("--no-cache", "strcat.py", cwd=tmp_path)
     no_traceback(run)
@@ -332,7 +334,7 @@ def test_bad_code_options_are_one_line_errors(tmp_path, args, message):
 def test_fixed_count_is_told_even_when_another_file_fails(tmp_path):
     """Reproducer 28: a GL001 elsewhere hid that a.py had been rewritten."""
     (tmp_path / "a.py").write_text(FLAGGED)
-    (tmp_path / "b.py").write_text("import torch\nx = (\n")
+    (tmp_path / "b.py").write_text(TRAINING + "x = (\n")
     run = gradlint("--no-cache", "--fix", ".", cwd=tmp_path)
     assert run.returncode == 2
     assert "Fixed 1 file." in run.stderr
@@ -356,7 +358,7 @@ def _check_unwritable(tmp_path: Path) -> None:
     locked.mkdir()
     (locked / "train.py").write_text(FLAGGED)
     (tmp_path / "z").mkdir()
-    (tmp_path / "z" / "broken.py").write_text("import torch\nx = (\n")
+    (tmp_path / "z" / "broken.py").write_text(TRAINING + "x = (\n")
     (tmp_path / "z" / "train.py").write_text(FLAGGED)
     for path in [tmp_path, tmp_path / "z", tmp_path / "a_first.py", tmp_path / "z" / "train.py", tmp_path / "z" / "broken.py"]:
         os.chown(path, 65534, 65534)
@@ -373,7 +375,7 @@ def _check_unwritable(tmp_path: Path) -> None:
     assert "Fixed 2 files." in run.stderr
     assert "clip_grad_norm_" in (tmp_path / "a_first.py").read_text()
     assert "clip_grad_norm_" in (tmp_path / "z" / "train.py").read_text()
-    assert "z/broken.py:3:1: GL001" in run.stdout or "z/broken.py:2:" in run.stdout
+    assert "z/broken.py:3:" in run.stdout
     assert "m_locked/train.py" in run.stdout  # its GL101 is still reported
 
 
