@@ -229,8 +229,8 @@ def _rising_share(values: list[float]) -> float:
 
 
 def _sustained_growth(steps: list[StepRecord]) -> str | None:
-    """Criterion (b), on the recent trend: over the last steps G keeps rising and stands >= 10x above the run's
-    minimum, and the run is not improving over that window or the weights or updates grow with it.
+    """Criterion (b), on the recent trend: over the last steps G keeps rising to new highs and stands >= 10x
+    above the run's minimum, and the run is not improving over that window or the weights or updates grow with it.
 
     The trend is the recent window's, not the whole run's: a run that first falls and then grows is exploding
     once its recent steps say so. The companion condition is what tells growth from warmup, where G rises
@@ -238,10 +238,17 @@ def _sustained_growth(steps: list[StepRecord]) -> str | None:
     grads = [s.grad_norm for s in steps]
     if len(grads) < MIN_STEPS or any(g <= 0 for g in grads):
         return None
-    window = steps[-RECENT_WINDOW:]
-    recent = grads[-RECENT_WINDOW:]
     low = min(grads)
-    if recent[-1] < GROWTH_FACTOR * low:
+    # Growth that started at the run's minimum, inside the window, is judged from there: the falling steps
+    # before it are not part of the trend.
+    start = len(grads) - RECENT_WINDOW
+    if len(grads) - grads.index(low) > MIN_STEPS:
+        start = max(start, grads.index(low))
+    window = steps[max(0, start) :]
+    recent = grads[max(0, start) :]
+    # Growth reaches new highs: G swinging back up below a level it already had (Adam settling after a
+    # warmup's peak) is not growth, however far above the minimum it stands.
+    if recent[-1] < GROWTH_FACTOR * low or recent[-1] < max(grads[: max(0, start)], default=0.0):
         return None
     slope = _log_slope(recent)
     if slope < MIN_LOG_SLOPE or _rising_share(recent) < MIN_RISING_SHARE:

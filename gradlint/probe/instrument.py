@@ -189,7 +189,7 @@ class Recorder:
         self._clip_norms: dict[int, float] = {}
         self._clip_threshold: float | None = None
         self._clip_scaled = False
-        self._scaled: tuple[torch.Tensor, torch.Tensor] | None = None  # (loss x scale, loss) from GradScaler.scale
+        self._scaled: tuple[torch.Tensor, torch.Tensor, Any] | None = None  # (loss x scale, loss, the GradScaler)
         self._scaled_backward = False  # the last backward ran on a scaled loss...
         self._unscaled = False  # ...and scaler.unscale_ has run since
         self._scaler: Any = None
@@ -361,11 +361,10 @@ class Recorder:
     def _before_clip(self, params: list[torch.Tensor], threshold: Any) -> None:
         if threshold is None or not math.isfinite(float(threshold)):
             return  # clipping to infinity only measures the norm (the Hugging Face Trainer does this)
-        if self._scaled_backward and not self._unscaled:
-            # Gradients still multiplied by the loss scale: the threshold means nothing here (GL103). Recorded
-            # as a finding; the step's G is measured on the unscaled gradients the optimizer gets.
-            self._clip_scaled = True
-            return
+        # Gradients still multiplied by the loss scale (no scaler.unscale_ first): the threshold means nothing
+        # here (GL103). Recorded as a finding, not as clipping, with G taken as the norm divided by the scale.
+        scale = self._scaled[2].get_scale() if self._scaled_backward and not self._unscaled else 1.0
+        self._clip_scaled = self._clip_scaled or scale != 1.0
         new = [p for p in params if p.grad is not None and id(p) not in self._clip_norms]
         if new:
             grads = [_values(p.grad) for p in new]
@@ -373,7 +372,7 @@ class Recorder:
             # could not be measured again later. The first clip of a step sees them as backward left them.
             with torch.no_grad():
                 norms = _exact_norms(_read(torch._foreach_norm(grads)), grads)
-            self._clip_norms.update(zip(map(id, new), norms))
+            self._clip_norms.update(zip(map(id, new), (norm / scale for norm in norms)))
         self._clip_threshold = float(threshold)
 
     # ----- GradScaler -------------------------------------------------------------------------------
@@ -383,7 +382,7 @@ class Recorder:
         def scale(scaler: Any, outputs: Any) -> Any:
             scaled = original(scaler, outputs)
             if recorder._mine() and isinstance(outputs, torch.Tensor):
-                recorder._scaled = (scaled, outputs)
+                recorder._scaled = (scaled, outputs, scaler)
                 recorder._optimizer_seen = True  # a scaler steps an optimizer: no hand-written updates here
             return scaled
 
@@ -719,8 +718,8 @@ class Recorder:
         base = math.hypot(*(onorms[i] for i in changed))
         total_before = math.hypot(*before)
         total_params = math.hypot(*pnorms)
+        names = self._param_names(params)  # first: it refreshes the map of parameters to modules
         order = sorted(range(n), key=lambda i: self._forward_rank(params[i]))
-        names = self._param_names(params)
         nonfinite = []
         if loss is not None and not math.isfinite(loss):
             nonfinite.append("loss")
@@ -739,7 +738,7 @@ class Recorder:
             param_norm=total_params,
             update_ratio=delta / base if changed and base > 0 else None,
             lr=lr,
-            clipped=bool(state["clip_norms"]),
+            clipped=bool(state["clip_norms"]) and not state["clip_scaled"],
             clip_threshold=state["threshold"],
             grad_norms={names[i]: before[i] for i in order},
             param_norms={names[i]: pnorms[i] for i in order},

@@ -30,7 +30,7 @@ def test_falling_run_is_not_exploding_before_it_grows_for_long(n):
     assert analyze(make_steps(history["grads"], losses=history["losses"])).verdict == "healthy"
 
 
-@pytest.mark.parametrize("n", [30, 35, 40])
+@pytest.mark.parametrize("n", [28, 30, 35, 40])
 def test_run_that_falls_then_grows_is_exploding(n):
     history = fall_then_grow(n)
     result = analyze(make_steps(history["grads"], losses=history["losses"]))
@@ -125,3 +125,10 @@ def test_gl103_is_confirmed_by_clipping_on_scaled_gradients():
     for step in steps:
         step.clip_scaled = True
     assert confirmation("GL103", analyze(steps)) == "confirmed"
+
+
+def test_swinging_back_up_below_the_warmup_peak_is_not_growth():
+    # After a warmup peak of 2.3, G dips to 0.1 and climbs back to 0.8 while the loss wobbles up a little.
+    grads = [0.03 * 1.2**i for i in range(22)] + [2.0, 1.0, 0.5, 0.2, 0.1, 0.15, 0.22, 0.3, 0.4, 0.55, 0.7, 0.8]
+    losses = [3.0 * 0.95**i for i in range(27)] + [0.75 + 0.01 * i for i in range(7)]
+    assert analyze(make_steps(grads, losses=losses)).verdict == "healthy"
