@@ -68,7 +68,7 @@ def gradients_not_cleared(ctx: CheckContext) -> Iterator[Finding]:
             loop = path.training_loop(update)
             if loop is None or id(loop) in reported:
                 continue
-            inside = [e for e in path.events if loop in e.loops]
+            inside = path.inside(loop)
             backwards = [e for e in inside if torch_backward(e)]
             if not backwards or any(e.kind == ZERO_GRAD for e in inside):
                 continue

@@ -132,6 +132,7 @@ class ModelFacts:
     def __init__(self, facts: "FileFacts") -> None:
         self.facts = facts
         self._class_layers: dict[str, list[Layer]] = {}
+        self._added: dict[int, list[Layer]] = {}
 
     def is_module_class(self, info: ClassInfo, seen: frozenset = frozenset()) -> bool:
         for base in info.node.bases:
@@ -295,6 +296,17 @@ class ModelFacts:
     def _with_added_layers(self, model: Model, binding: Binding) -> Model:
         """Keras `model.add(layer)` and torch `model.add_module(name, layer)` calls on the name while it
         holds this model (a notebook rebinds `model` cell after cell)."""
+        added = self._added_layers(binding)
+        if not added:
+            return model
+        return Model(model.label, model.layers + added, model.info, model.node)
+
+    def _added_layers(self, binding: Binding) -> list[Layer]:
+        # Read once per binding: model_of is asked once per training step, and reading the whole scope
+        # each time made a file of many loops cost quadratic time.
+        key = id(binding)
+        if key in self._added:
+            return self._added[key]
         name, scope = binding.name, binding.scope
         later = [b.seq for b in scope.bindings.get(name, []) if b.seq > binding.seq]
         end = min(later) if later else None
@@ -311,9 +323,8 @@ class ModelFacts:
             ):
                 for arg in site.node.args:
                     added.extend(self.expression_layers(arg.value, scope))
-        if not added:
-            return model
-        return Model(model.label, model.layers + added, model.info, model.node)
+        self._added[key] = added
+        return added
 
     def functional_layers(
         self, expr: cst.BaseExpression, scope: Scope, before: int | None, _seen: set | None = None

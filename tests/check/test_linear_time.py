@@ -95,12 +95,7 @@ def test_3000_loops_in_one_function_sharing_one_model_lint_in_linear_time():
     loops_scale(text, in_function(MODEL.format(layer="Linear(10, 1)", lr="0.1") + LOOP))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="still quadratic outside the facts of values/names/index/loops: ModelFacts._with_added_layers reads "
-    "the whole scope per model_of call (asked per step by checks/clipping.update_models), and GL402 "
-    "(checks/loop.py) scans the path per loop instead of path.inside(loop)",
-)
+@pytest.mark.slow
 def test_3000_loops_sharing_one_lstm_lint_in_linear_time_and_keep_the_first_loops_finding():
     text = MODEL.format(layer="LSTM(10, 20)", lr="0.1") + LOOP * 3000
     loops_scale(text, MODEL.format(layer="LSTM(10, 20)", lr="0.1") + LOOP)
