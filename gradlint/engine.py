@@ -63,7 +63,7 @@ def _lint_file(
     if any(f.fix is not None for f in findings) and file_encoding(data) is None:
         # --fix leaves such a file alone: its findings must not claim a fix.
         findings = [replace(f, fix=None) for f in findings]
-    return findings, sorted(project.used.get(str(Path(path).resolve()), ())), None, None
+    return findings, sorted(project.depends(Path(path))), None, None
 
 
 def _fix_one(path: str, display: str, settings: Settings, project: Project) -> tuple[FileFix | None, str | None]:

@@ -47,6 +47,11 @@ RANDN = re.compile(rb"randn")
 PARAMETER = re.compile(rb"Parameter|requires_grad")
 BATCH = re.compile(rb"DataLoader\s*\(|Iterator\s*\(|\.\s*(?:padded_)?batch\s*\(|batch_size")
 TRAIN = re.compile(rb"train", re.IGNORECASE)
+# A training path may go on into another file of the project (`train_epoch(model, optimizer, loader)` from
+# trainer.py, `model.fit_epoch(loader)`): a file that calls something named for training or mentions an
+# optimizer, and imports a file of its project (or adds a folder to sys.path), is parsed too.
+HANDS_OFF = re.compile(rb"\b(?:train|fit)\w*\s*\(|optim")
+LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.|\w+)|import[ \t]+(\w+))", re.MULTILINE)
 
 
 class SourceError(Exception):
@@ -214,6 +219,20 @@ def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None
     # Decode before the framework test so that a binary or mis-encoded .py file is reported,
     # not silently skipped.
     text = decode_python(data)
-    if not may_be_training_code(data):
+    if not may_be_training_code(data) and not _hands_off(data, path):
         return None, data
     return SourceUnit(shown, text), data
+
+
+def _hands_off(data: bytes, path: Path) -> bool:
+    """Whether a framework file may run a training path in another file of its project."""
+    if FRAMEWORK_IMPORT.search(data) is None or HANDS_OFF.search(data) is None:
+        return False
+    if b"sys.path" in data:
+        return True  # it adds a folder of its own to the import path
+    folders = [path.parent, *list(path.resolve().parent.parents)[:3]]  # where gradlint looks for imports
+    for match in LOCAL_IMPORT.finditer(data):
+        name = (match.group(1) or match.group(2)).decode("ascii", "replace")
+        if name == "." or any((f / f"{name}.py").is_file() or (f / name / "__init__.py").is_file() for f in folders):
+            return True
+    return False

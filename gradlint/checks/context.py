@@ -22,6 +22,13 @@ class CheckContext:
 
     def finding(self, code: str, node: cst.CSTNode, message: str, fix: Fix | None = None) -> Finding:
         rule = RULES[code]
+        anchor = self.facts.loops.anchors.get(id(node))
+        if anchor is not None:
+            # Code of another file of the project on this file's training path: reported at the call here
+            # that runs it (that file alone may not know the model); its fix would edit the other file.
+            site, elsewhere = anchor
+            message = f"{message} (at {self.where(node, elsewhere)}, run by this call)"
+            node, fix = site.node, None
         line, column, end_line, end_column = self.facts.span(node)
         return Finding(
             code=code,
@@ -38,7 +45,8 @@ class CheckContext:
 
     def where(self, node: cst.CSTNode, facts: FileFacts | None = None) -> str:
         """`line 12`, or `model.py:12` for a node of another file."""
-        owner = facts or self.facts
+        anchor = self.facts.loops.anchors.get(id(node)) if facts is None else None
+        owner = facts or (anchor[1] if anchor is not None else self.facts)
         line = owner.line(node)
         if owner is self.facts:
             return f"line {line}"

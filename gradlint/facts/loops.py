@@ -17,7 +17,7 @@ from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.values import _keyword
 
 if TYPE_CHECKING:
-    from gradlint.facts import FileFacts
+    from gradlint.facts.file import FileFacts
 
 BACKWARD = "backward"
 STEP = "step"
@@ -61,6 +61,8 @@ class Event:
     loops: tuple[cst.CSTNode, ...]
     conds: tuple[tuple[Cond, Scope], ...]
     via: tuple[Site, ...] = ()
+    # The file the event's code is in, when it is another file than the path's (a helper of the project).
+    facts: "FileFacts | None" = None
 
     @property
     def node(self) -> cst.CSTNode:
@@ -180,6 +182,21 @@ class LoopFacts:
         self._events: dict[int, list[Event]] = {}
         self._callees: dict[int, Scope | None] = {}
         self._paths: list[TrainingPath] | None = None
+        # Nodes of other files on this file's paths, by id: the call here that runs them, and their file.
+        self.anchors: dict[int, tuple[Site, "FileFacts"]] = {}
+
+    def home(self, scope: Scope) -> "FileFacts":
+        """The facts of the file `scope` is in: this file's, or those of another file of the project."""
+        project = self.facts.project
+        owner = project.owner(scope) if project is not None else None
+        return owner if owner is not None else self.facts
+
+    def scope_of_call(self, call: cst.Call) -> Scope:
+        """The scope a call is made in, in this file or, for a call found through another file, in its own."""
+        site = self.facts.site_of(call)
+        if site is None and self.facts.project is not None:
+            site = self.facts.project.site_of(call)
+        return site.scope if site is not None else self.facts.index.scope
 
     # -- object kinds ------------------------------------------------------------------------
 
@@ -220,7 +237,7 @@ class LoopFacts:
         if type(expr) is cst.Call:
             qual = qualified_name(expr.func, scope, before) or ""
             if qual.startswith(LOCAL + "."):
-                function = self.facts.function(qual[len(LOCAL) + 1 :])
+                function = self.home(scope).function(qual[len(LOCAL) + 1 :])
                 if function is not None:
                     for returned in function.returns:
                         made = self.constructor(returned, function, None, depth + 1, follow_params)
@@ -234,11 +251,16 @@ class LoopFacts:
             if binding.kind == "assign" and binding.value is not None:
                 return self.constructor(binding.value, binding.scope, binding.seq, depth + 1, follow_params)
             if binding.kind == "param" and follow_params:
-                for site, arg in self.facts.call_args_for(binding.scope, binding.name):
-                    if arg is not None:
-                        made = self.constructor(arg, site.scope, site.seq, depth + 1)
-                        if made is not None:
-                            return made
+                home = self.home(binding.scope)
+                project = self.facts.project
+                # Its callers in its own file, then those in other files (`train_epoch(model, opt)` in train.py).
+                callers = [home] + list({id(f): f for f, _ in project.callers(binding.scope)}.values() if project else [])
+                for caller in callers:
+                    for site, arg in caller.call_args_for(binding.scope, binding.name):
+                        if arg is not None:
+                            made = caller.loops.constructor(arg, site.scope, site.seq, depth + 1)
+                            if made is not None:
+                                return made
             return None
         if type(expr) is cst.Attribute and type(expr.value) is cst.Name and expr.value.value == "self":
             cls = scope.cls
@@ -325,7 +347,6 @@ class LoopFacts:
             return CLIP
         if qual == "torch.autograd.backward" or qual in GRADIENT_FUNCTIONS:
             return BACKWARD
-
         if qual == DIST_AUTOGRAD_CONTEXT:
             # A distributed autograd context starts with no gradients: entering one clears them.
             return ZERO_GRAD
@@ -414,6 +435,31 @@ class LoopFacts:
         return self._callees[key]
 
     def _callee(self, site: Site) -> Scope | None:
+        target = self._local_callee(site)
+        if target is None and self.facts.project is not None:
+            target = self._project_callee(site)
+            if target is not None:
+                self.facts.project.add_caller(target, self.facts, site)
+        return target
+
+    def _project_callee(self, site: Site) -> Scope | None:
+        """A function or method of another file of the project: `train_epoch(...)` imported from
+        trainer.py, `trainer.train_epoch(...)`, `model.fit_epoch(...)` on an instance of an imported class."""
+        func = site.node.func
+        qual = qualified_name(func, site.scope, site.seq)
+        if qual and not qual.startswith(LOCAL):
+            found = self.facts.project.find_function(qual, self.facts.path)
+            if found is not None:
+                return found[1]
+        if type(func) is cst.Attribute and not (type(func.value) is cst.Name and func.value.value == "self"):
+            made = self.constructor(func.value, site.scope, site.seq, follow_params=False)
+            made_qual = qualified_name(made.func, self.facts.scope_of_call(made)) if made is not None else None
+            other = self.facts.imported_class(made_qual) if made_qual else None
+            if other is not None:
+                return other[0].method(other[1], func.attr.value)
+        return None
+
+    def _local_callee(self, site: Site) -> Scope | None:
         call = site.node
         func = call.func
         if type(func) is cst.Name:
@@ -457,7 +503,13 @@ class LoopFacts:
                 targets.append(self.callee(site))
             for target in targets:
                 if target is not None and target is not scope and target not in _stack:
-                    for inner in self.events(target, _stack + (scope,)):
+                    home = self.home(target)
+                    for inner in home.loops.events(target, _stack + (scope,)):
+                        elsewhere = inner.facts or home
+                        elsewhere = elsewhere if elsewhere is not self.facts else None
+                        if elsewhere is not None:
+                            # Reported here, at the call that runs it (its own file may never know its model).
+                            self.anchors.setdefault(id(inner.site.node), (site, elsewhere))
                         result.append(
                             Event(
                                 inner.kind,
@@ -465,6 +517,7 @@ class LoopFacts:
                                 site.ctx.loops + inner.loops,
                                 own_conds + inner.conds,
                                 (site,) + inner.via,
+                                elsewhere,
                             )
                         )
             if kind is not None:
@@ -490,10 +543,12 @@ class LoopFacts:
             return self._paths
         text = self.facts.source_text
         if text is not None and "backward" not in text and "gradient" not in text and "minimize" not in text:
-            # No backward pass can be on a path of a file that never names one (only calls into
-            # the same file are followed): skip building the paths.
-            self._paths = []
-            return self._paths
+            # No backward pass can be on a path of a file that never names one, unless the path goes
+            # on into another file of the project: skip building the paths.
+            project = self.facts.project
+            if project is None or not project.imports_project(self.facts):
+                self._paths = []
+                return self._paths
         called: set[int] = set()
         for function in self.facts.index.functions:
             for site in function.calls:
@@ -517,7 +572,7 @@ class LoopFacts:
         """Whether every condition around the event holds with the defaults (None: unknown)."""
         result: bool | None = True
         for cond, scope in event.conds:
-            truth = self.facts.values.truth(cond.test, scope)
+            truth = self.home(scope).values.truth(cond.test, scope)
             if truth is None:
                 result = None
                 continue
@@ -644,6 +699,7 @@ def optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True) 
         return None
     receiver = call.func.value
     scope, before = event.site.scope, event.site.seq
+    loops = loops.home(scope).loops
     optimizer = receiver
     if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
         optimizer = call.args[0].value
@@ -656,7 +712,7 @@ def optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True) 
             params = arg.value
     if params is None:
         return None
-    made_scope = loops.facts.scope_of_call(made)
+    made_scope = loops.scope_of_call(made)
     if follow_names and type(params) is cst.Name:
         binding = lookup(params.value, made_scope, None)
         if binding is not None and binding.kind == "assign" and binding.value is not None:
@@ -682,7 +738,13 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
         if key in asked:
             return
         asked.add(key)
-        model = facts.models.model_of(owner, scope, before)
+        home = loops.home(scope)
+        if type(owner) is cst.Name and owner.value == "self" and scope.cls is not None and home.models.is_module_class(scope.cls):
+            # A module that trains itself: `self.optimizer = Adam(self.parameters())` in its `__init__`.
+            info = scope.cls
+            model = Model(f"class {info.name}", home.models.class_layers(info), info, info.node)
+        else:
+            model = home.models.model_of(owner, scope, before)
         if model is not None and id(model.node) not in seen:
             seen.add(id(model.node))
             models.append(model)
@@ -719,6 +781,6 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
             if type(func) is cst.Name or (
                 type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self"
             ):
-                if loops.callee(site) is None:
+                if loops.home(scope).loops.callee(site) is None:
                     add(func, scope, site.seq)
     return models

@@ -1,4 +1,5 @@
-"""What one file knows of its neighbours: model classes imported from other files of the folder."""
+"""The project one file runs: the other files of the tree it imports, each read once (lazily, when a fact
+needs a class or function it defines) and shared by every file of a worker's batch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,27 +7,28 @@ from typing import TYPE_CHECKING, Callable
 
 import libcst as cst
 
-from gradlint.facts.index import ClassInfo
+from gradlint.facts.index import ClassInfo, Scope, Site
+from gradlint.facts.modules import is_third_party, module_files, path_entries, star_imports
 from gradlint.source import SourceError, decode_python
 
 if TYPE_CHECKING:
     from gradlint.facts.file import FileFacts
 
-# Imports from these packages are never files of the user's project.
-THIRD_PARTY = (
-    "torch", "keras", "tf", "tensorflow", "transformers", "lightning", "pytorch_lightning",
-    "accelerate", "numpy", "np", "jax", "flax", "timm", "torchvision", "datasets", "sklearn",
-)
-MAX_UP = 3  # how many folders up an absolute import may be found
-
 
 class Project:
-    """Parses neighbouring files on demand (once each) to answer questions about their classes."""
+    """Parses the project's files on demand (once each) to answer questions about what they define."""
 
     def __init__(
         self, avoid: frozenset[str] = frozenset(), watch: Callable[[tuple], None] | None = None
     ) -> None:
         self._facts: dict[Path, FileFacts | None] = {}
+        # Which file each module scope belongs to (events and values cross files).
+        self._owners: dict[int, FileFacts] = {}
+        # find_class's and find_function's answers: rules ask about the same names many times, and each
+        # question stats files.
+        self._found: dict[tuple[str, str, str], tuple | None] = {}
+        # Calls from one file into functions of another, by the callee's scope.
+        self._callers: dict[int, list[tuple[FileFacts, Site]]] = {}
         # Every file the answers so far depended on, or looked for and did not find (for the cache).
         self.used: dict[str, set[str]] = {}
         # Files not to read (they crashed or stalled a worker), and who to tell before reading a file
@@ -52,7 +54,7 @@ class Project:
                     self.watch(("leave", str(path)))
             from gradlint.facts.file import FileFacts
 
-            self._facts[path] = FileFacts(str(path), module, self, text)
+            self.remember(path, FileFacts(str(path), module, self, text))
         return self._facts[path]
 
     def known(self, path: Path) -> "FileFacts | None":
@@ -62,51 +64,95 @@ class Project:
     def remember(self, path: Path, facts: "FileFacts") -> None:
         """Keep a linted file's facts, so that a neighbour importing from it does not parse it again."""
         self._facts[path.resolve()] = facts
+        self._owners[id(facts.index.scope)] = facts
+
+    def depends(self, path: Path) -> set[str]:
+        """Every file a file's findings depended on or looked for, through the files it read in turn
+        (train.py reads trainer.py, which reads utils.py: editing utils.py re-checks train.py)."""
+        found: set[str] = set()
+        todo = [str(path.resolve())]
+        while todo:
+            for used in self.used.get(todo.pop(), ()):
+                if used not in found:
+                    found.add(used)
+                    todo.append(used)
+        return found
+
+    def owner(self, scope: Scope) -> "FileFacts | None":
+        """The facts of the file a scope belongs to, among the files this project read or was given."""
+        while scope.parent is not None:
+            scope = scope.parent
+        return self._owners.get(id(scope))
+
+    def site_of(self, node) -> Site | None:
+        """The site of a node of any file the project holds."""
+        for facts in self._owners.values():
+            site = facts.site_of(node)
+            if site is not None:
+                return site
+        return None
 
     def find_class(self, qual: str, from_path: str) -> "tuple[FileFacts, ClassInfo] | None":
-        if qual.split(".")[0] in THIRD_PARTY:
+        return self._find(qual, from_path, "class")
+
+    def find_function(self, qual: str, from_path: str) -> "tuple[FileFacts, Scope] | None":
+        """A module-level function of another file of the project (`from trainer import train_epoch`)."""
+        return self._find(qual, from_path, "def")
+
+    def _find(self, qual: str, from_path: str, kind: str):
+        key = (qual, from_path, kind)
+        if key not in self._found:
+            self._found[key] = None  # a re-export cycle ends here
+            self._found[key] = self._lookup(qual, from_path, kind)
+        return self._found[key]
+
+    def _lookup(self, qual: str, from_path: str, kind: str):
+        if is_third_party(qual):
             return None
-        module_name, _, class_name = qual.rpartition(".")
-        if not module_name:
-            return None
+        module_name, _, name = qual.rpartition(".")
         used = self.used.setdefault(str(Path(from_path).resolve()), set())
-        for candidate in self._module_files(module_name, Path(from_path), used):
+        here = self.known(Path(from_path))
+        if not module_name:
+            # An unbound name: it may come from a `from model import *` of the file.
+            stars = star_imports(here.module) if here is not None else []
+            return next((f for m in stars if (f := self._find(f"{m}.{name}", from_path, kind))), None)
+        extra = path_entries(here.module, Path(from_path)) if here is not None else ()
+        for candidate in module_files(module_name, Path(from_path), used, extra):
             facts = self.facts_for(candidate)
             if facts is None:
                 continue
-            info = facts.index.classes.get(class_name)
-            if info is not None:
-                return facts, info
-            # `from .models import Net` where models/__init__.py re-exports Net.
-            for binding in facts.index.scope.bindings.get(class_name, []):
+            found = facts.index.classes.get(name) if kind == "class" else facts.function(name)
+            if found is not None:
+                return facts, found
+            # `from .models import Net` where models/__init__.py re-exports Net, by name or by `*`.
+            for binding in facts.index.scope.bindings.get(name, []):
                 if binding.kind == "import" and binding.qualname and binding.qualname != qual:
-                    found = self.find_class(binding.qualname, str(candidate))
+                    found = self._find(binding.qualname, str(candidate), kind)
                     if found is not None:
                         return found
+            if not facts.index.scope.bindings.get(name):
+                found = self._find(name, str(candidate), kind)
+                if found is not None:
+                    return found
         return None
 
-    def _module_files(self, module_name: str, from_path: Path, looked_at: set[str]) -> list[Path]:
-        here = from_path.resolve().parent
-        if module_name.startswith("."):
-            dots = len(module_name) - len(module_name.lstrip("."))
-            base = here
-            for _ in range(dots - 1):
-                base = base.parent
-            bases = [base]
-            parts = module_name.lstrip(".").split(".") if module_name.strip(".") else []
-        else:
-            bases = [here, *list(here.parents)[:MAX_UP]]
-            parts = module_name.split(".")
-        found = []
-        for base in bases:
-            target = base.joinpath(*parts) if parts else base
-            for candidate in (target.with_suffix(".py") if parts else None, target / "__init__.py"):
-                if candidate is None or candidate == from_path.resolve():
-                    continue
-                # Looked at whether it exists or not: a file created later changes the answer.
-                looked_at.add(str(candidate))
-                if candidate.is_file():
-                    found.append(candidate)
-            if found:
-                break
-        return found
+    def imports_project(self, facts: "FileFacts") -> bool:
+        """Whether a file imports some other file of the project (without reading it)."""
+        used = self.used.setdefault(str(Path(facts.path).resolve()), set())
+        extra = path_entries(facts.module, Path(facts.path))
+        for bindings in facts.index.scope.bindings.values():
+            for binding in bindings:
+                qual = binding.qualname if binding.kind == "import" else None
+                if qual and not is_third_party(qual):
+                    # `from pkg import name`: the module is `pkg` (or `pkg.name`, a submodule).
+                    module = qual.rpartition(".")[0] if isinstance(binding.node, cst.ImportFrom) else qual
+                    if module and module_files(module, Path(facts.path), used, extra):
+                        return True
+        return bool(star_imports(facts.module))
+
+    def add_caller(self, target: Scope, facts: "FileFacts", site: Site) -> None:
+        """Record a call from another file into `target` (its arguments bind the target's parameters)."""
+        self._callers.setdefault(id(target), []).append((facts, site))
+
+    def callers(self, target: Scope) -> "list[tuple[FileFacts, Site]]":
+        return self._callers.get(id(target), [])

@@ -1,0 +1,74 @@
+"""Whole-project analysis: a training path that goes on into other files of the project (the loop in
+trainer.py, a model that trains itself in its own method, models from `from model import *` or a module
+import), linted as a whole tree, as the entry point alone (pre-commit) and as the helper alone."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gradlint import lint_paths
+from gradlint.config import Settings
+
+PROJECTS = Path(__file__).resolve().parents[2] / "fixtures" / "static" / "projects"
+SHAPES = sorted(p.name for p in PROJECTS.iterdir() if p.is_dir())
+
+
+def codes(paths: list[Path], root: Path) -> list[tuple[str, int, str]]:
+    found = lint_paths(paths, Settings(root=root)).findings
+    return sorted((Path(f.path).name, f.line, f.code) for f in found)
+
+
+def test_every_shape_has_a_flagged_and_a_clean_project():
+    assert SHAPES
+    for shape in SHAPES:
+        assert (PROJECTS / shape / "flagged" / "train.py").is_file()
+        assert (PROJECTS / shape / "clean" / "train.py").is_file()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_clean_project_is_silent_whole_or_entry_alone(shape):
+    root = PROJECTS / shape / "clean"
+    assert codes([root], root) == []
+    assert codes([root / "train.py"], root) == []
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_flagged_entry_point_is_reported_alone_as_in_the_tree(shape):
+    root = PROJECTS / shape / "flagged"
+    alone = codes([root / "train.py"], root)
+    assert [c for _, _, c in alone] == ["GL101"]
+    assert [c for c in codes([root], root) if c[0] == "train.py"] == alone
+
+
+def test_the_update_in_another_file_is_reported_at_the_call_that_runs_it():
+    root = PROJECTS / "loop_in_trainer" / "flagged"
+    [finding] = lint_paths([root / "train.py"], Settings(root=root)).findings
+    assert (finding.line, finding.column) == (10, 5)  # train_epoch(model, optimizer, loader)
+    assert "(built at model.py:8) in class Net" in finding.message
+    assert "(at trainer.py:9, run by this call)" in finding.message
+    assert finding.fix is None  # the fix would edit trainer.py
+
+
+def test_the_helper_alone_cannot_know_its_model_and_stays_silent():
+    root = PROJECTS / "loop_in_trainer" / "flagged"
+    assert codes([root / "trainer.py"], root) == []
+
+
+def test_a_module_that_trains_itself_is_reported_in_its_file_and_where_it_is_run():
+    root = PROJECTS / "model_trains_itself" / "flagged"
+    assert codes([root], root) == [("tagger.py", 21, "GL101"), ("train.py", 12, "GL101")]
+
+
+def test_editing_the_helper_rechecks_the_entry_point(tmp_path):
+    shutil.copytree(PROJECTS / "loop_in_trainer" / "flagged", tmp_path / "p")
+    root = tmp_path / "p"
+    settings = Settings(root=root)
+    assert [f.code for f in lint_paths([root / "train.py"], settings, use_cache=True).findings] == ["GL101"]
+    shutil.copy(PROJECTS / "loop_in_trainer" / "clean" / "trainer.py", root / "trainer.py")
+    # utils.py does not exist yet: it was looked for, so creating it must count too.
+    assert [f.code for f in lint_paths([root / "train.py"], settings, use_cache=True).findings] == ["GL101"]
+    shutil.copy(PROJECTS / "loop_in_trainer" / "clean" / "utils.py", root / "utils.py")
+    assert lint_paths([root / "train.py"], settings, use_cache=True).findings == []
+
