@@ -466,7 +466,7 @@ class Recorder:
             return
         # No optimizer step yet: this may be a hand-written update. Read the gradients now, before the
         # script applies and clears them; the step counts once the parameters are seen to change.
-        if leaves is None:
+        if leaves is None or self._fixed_roots:  # a GradientMonitor watches its model's parameters only
             leaves = [p for root in self._roots.values() for p in root.parameters()]
         params = [p for p in leaves if p.grad is not None]
         if params:

@@ -52,3 +52,23 @@ def test_recorder_measures_float16_model_norms_above_float16_range():
         recorder.uninstall()
     assert records[0]["grad_norm"] == pytest.approx(128000.0)
     assert records[0]["nonfinite"] == []
+
+
+def test_recorder_measures_complex_and_float64_parameters():
+    records = []
+    weights = {
+        "complex": torch.nn.Parameter(torch.tensor([3.0 + 4.0j], dtype=torch.complex64)),
+        "double": torch.nn.Parameter(torch.tensor([1e200], dtype=torch.float64)),
+    }
+    optimizer = torch.optim.SGD(weights.values(), lr=0.0)
+    recorder = Recorder(records.append)
+    recorder.install()
+    try:
+        weights["complex"].grad = torch.tensor([3e20 + 4e20j], dtype=torch.complex64)
+        weights["double"].grad = torch.tensor([1e200], dtype=torch.float64)
+        optimizer.step()
+    finally:
+        recorder.uninstall()
+    assert sorted(records[0]["grad_norms"].values()) == [pytest.approx(5e20), pytest.approx(1e200)]
+    assert records[0]["param_norm"] == pytest.approx(1e200)
+    assert records[0]["nonfinite"] == []
