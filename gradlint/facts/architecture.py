@@ -18,7 +18,7 @@ import libcst as cst
 
 from gradlint.facts.index import ClassInfo, Scope, Site
 from gradlint.facts.models import (
-    KERAS_MODEL, KERAS_SEQUENTIAL, LINEAR, NORMALIZATION, iter_calls,
+    KERAS_MODEL, KERAS_SEQUENTIAL, LINEAR, NORMALIZATION, functional_graph, functional_outputs, iter_calls,
 )
 from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.values import Value
@@ -369,7 +369,7 @@ class ArchitectureFacts:
             if qual in SEQUENTIAL:
                 self._fill_sequential(stack, site, scope, anchors)
             else:
-                self._fill_functional(stack, scope, anchors)
+                self._fill_functional(stack, site, scope, anchors)
             stacks.append(stack)
         self._functions[id(scope)] = stacks
         return stacks
@@ -379,16 +379,17 @@ class ArchitectureFacts:
         exprs: list[cst.BaseExpression] = []
         for arg in site.node.args:
             value = arg.value
-            if arg.star == "*" and type(value) is cst.Name:
-                exprs.extend(self._list_contents(value.value, scope))
-            elif type(value) is cst.Name:
-                exprs.extend(self._list_contents(value.value, scope) or [])
+            if type(value) is cst.Name:
+                exprs.extend(self._list_contents(value.value, scope, site.seq))
             else:
                 exprs.append(value)
-        # `model = Sequential(...)` then `model.add(...)`.
+        # `model = Sequential(...)` then `model.add(...)`, until the name is bound to another model (a
+        # notebook builds `model` again in a later cell).
         target = _assigned_name(scope, site)
         if target is not None:
-            exprs.extend(self._added_to(target, scope, ("add", "add_module", "append")))
+            own = next((b for b in scope.bindings.get(target, []) if b.seq > site.seq), None)
+            if own is not None:
+                exprs.extend(self._added_to(target, scope, ("add", "add_module", "append"), _window(target, scope, own.seq)))
         for expr in exprs:
             for call in iter_calls(expr):
                 inner = self.facts.site_of(call)
@@ -398,32 +399,41 @@ class ArchitectureFacts:
                     times = _times(times, extra)
                 self._add_call(stack, call, scope, inner.seq if inner else None, times)
 
-    def _fill_functional(self, stack: Stack, scope: Scope, anchors) -> None:
+    def _fill_functional(self, stack: Stack, site: Site, scope: Scope, anchors) -> None:
+        """The layers on the way from the model's inputs to its outputs (not every layer of the scope: a
+        script often builds an encoder model and an autoencoder from the same layers)."""
+        outputs = functional_outputs(site.node)
+        if outputs is None:
+            return
         inside: set[int] = set()
-        for site, qual in anchors:
+        for other, qual in anchors:
             if qual in SEQUENTIAL:
-                for arg in site.node.args:
+                for arg in other.node.args:
                     inside.update(id(c) for c in iter_calls(arg.value))
-        for site in scope.calls:
-            if id(site.node) in inside:
+        for node, where in functional_graph(outputs, scope, site.seq):
+            if type(node) is cst.BinaryOperation and _residual_add(node, loose=True):
+                stack.residual = True
+            if type(node) is not cst.Call or id(node) in inside:
                 continue
-            qual = qualified_name(site.node.func, scope, site.seq) or ""
+            qual = qualified_name(node.func, where) or ""
             if qual in SEQUENTIAL or qual in KERAS_MODEL:
                 continue
-            self._add_call(stack, site.node, scope, site.seq, self.site_times(site))
-        if _has_residual(self.facts, scope, loose=False):
-            stack.residual = True
+            inner = self.facts.site_of(node)
+            times = self.site_times(inner) if inner is not None else Count(1)
+            self._add_call(stack, node, where, inner.seq if inner else None, times)
 
-    def _list_contents(self, name: str, scope: Scope) -> list[cst.BaseExpression]:
-        """What a list name holds: its assigned values and what is appended/extended/added to it."""
+    def _list_contents(self, name: str, scope: Scope, point: int) -> list[cst.BaseExpression]:
+        """What a list name holds at `point`: the values it was assigned and what is appended/extended/added
+        to it since it was last bound anew."""
+        window = _window(name, scope, point)
         exprs: list[cst.BaseExpression] = []
         for binding in scope.bindings.get(name, []):
-            if binding.kind in ("assign", "aug") and binding.value is not None:
+            if binding.kind in ("assign", "aug") and binding.value is not None and _within(binding.seq, window):
                 exprs.append(binding.value)
-        exprs.extend(self._added_to(name, scope, ("append", "extend", "insert", "add_module", "add")))
+        exprs.extend(self._added_to(name, scope, ("append", "extend", "insert", "add_module", "add"), window))
         return exprs
 
-    def _added_to(self, name: str, scope: Scope, methods: tuple[str, ...]) -> list[cst.BaseExpression]:
+    def _added_to(self, name: str, scope: Scope, methods: tuple[str, ...], window: tuple[int, int | None]) -> list[cst.BaseExpression]:
         exprs = []
         for site in scope.calls:
             func = site.node.func
@@ -432,6 +442,7 @@ class ArchitectureFacts:
                 and func.attr.value in methods
                 and type(func.value) is cst.Name
                 and func.value.value == name
+                and _within(site.seq, window)
             ):
                 exprs.extend(a.value for a in site.node.args)
         return exprs
@@ -633,6 +644,25 @@ def _count_of(v: Value | None) -> Count:
 
 def _times(a: Count, b: Count) -> Count:
     return Count(a.n * b.n, a.unknown or b.unknown, a.origins + [o for o in b.origins if o not in a.origins])
+
+
+def _window(name: str, scope: Scope, point: int) -> tuple[int, int | None]:
+    """The stretch of a scope in which `name` holds what it was last assigned at `point`: from that
+    assignment to the next one (None: to the end)."""
+    start, end = -1, None
+    for binding in scope.bindings.get(name, []):
+        if binding.kind != "assign":
+            continue
+        if binding.seq <= point:
+            start = binding.seq
+        elif end is None:
+            end = binding.seq
+    return start, end
+
+
+def _within(seq: int, window: tuple[int, int | None]) -> bool:
+    start, end = window
+    return seq >= start and (end is None or seq < end)
 
 
 def _inside_class(scope: Scope) -> bool:

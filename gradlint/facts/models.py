@@ -8,7 +8,7 @@ import libcst as cst
 
 from gradlint.facts.index import Binding, ClassInfo, Scope, Site
 from gradlint.facts.names import LOCAL, lookup, qualified_name
-from gradlint.facts.values import _arg
+from gradlint.facts.values import _arg, _keyword
 
 if TYPE_CHECKING:
     from gradlint.facts.file import FileFacts
@@ -246,7 +246,7 @@ class ModelFacts:
                 return Model(qual.rsplit(".", 1)[-1], self.expression_layers(expr, scope), None, expr)
             if qual in KERAS_MODEL:
                 # Functional API: the layers that feed the outputs, else all those built in the scope.
-                outputs = _arg(expr, 1, "outputs")
+                outputs = functional_outputs(expr)
                 layers = self.functional_layers(outputs, scope, before) if outputs is not None else []
                 return Model("keras.Model", layers or self.scope_layers(scope), None, expr)
             other = self.facts.imported_class(qual) if qual else None
@@ -326,31 +326,44 @@ class ModelFacts:
         self._added[key] = added
         return added
 
-    def functional_layers(
-        self, expr: cst.BaseExpression, scope: Scope, before: int | None, _seen: set | None = None
-    ) -> list[Layer]:
+    def functional_layers(self, expr: cst.BaseExpression, scope: Scope, before: int | None) -> list[Layer]:
         """Layers a Keras functional graph applies on the way to `expr`: `outputs = Dense(1)(x)` with
         `x = LSTM(16)(inputs)` gives both, and a layer held by a name (`lstm = LSTM(16)`, `lstm(x)`)."""
-        seen = set() if _seen is None else _seen
         layers: list[Layer] = []
-        stack = [(expr, scope, before)]
-        while stack:
-            node, where, point = stack.pop()
-            t = type(node)
-            if t is cst.Name:
-                binding = lookup(node.value, where, point)
-                if binding is None or binding.value is None or id(binding) in seen or binding.kind not in ("assign", "unpack"):
-                    continue
-                seen.add(id(binding))
-                stack.append((binding.value, binding.scope, binding.seq))
-            elif t is cst.Call:
+        for node, where in functional_graph(expr, scope, before):
+            if type(node) is cst.Call:
                 layers.extend(self._layers_of_call(node, where, None, frozenset()))
-                stack.append((node.func, where, point))
-                stack.extend((a.value, where, point) for a in node.args)
-            elif t in (cst.List, cst.Tuple):
-                stack.extend((e.value, where, point) for e in node.elements)
-            elif t in (cst.Subscript, cst.Attribute):
-                stack.append((node.value, where, point))
-            elif t is cst.BinaryOperation:
-                stack.extend(((node.left, where, point), (node.right, where, point)))
         return layers
+
+
+def functional_outputs(call: cst.Call) -> cst.BaseExpression | None:
+    """The outputs of `keras.Model(inputs, outputs)` (Keras 1 spelled the keyword `output=`)."""
+    return _arg(call, 1, "outputs") or _keyword(call, "output")
+
+
+def functional_graph(expr: cst.BaseExpression, scope: Scope, before: int | None) -> Iterator[tuple[cst.CSTNode, Scope]]:
+    """The expressions `expr` is computed from, following names back through their assignments: the
+    layers and operations on the way from a functional model's inputs to its outputs, and no others
+    (another model built from the same inputs in the same scope is not on the way)."""
+    seen: set[int] = set()
+    stack = [(expr, scope, before)]
+    while stack:
+        node, where, point = stack.pop()
+        t = type(node)
+        if t is cst.Name:
+            binding = lookup(node.value, where, point)
+            if binding is None or binding.value is None or id(binding) in seen or binding.kind not in ("assign", "unpack"):
+                continue
+            seen.add(id(binding))
+            stack.append((binding.value, binding.scope, binding.seq))
+            continue
+        yield node, where
+        if t is cst.Call:
+            stack.append((node.func, where, point))
+            stack.extend((a.value, where, point) for a in node.args)
+        elif t in (cst.List, cst.Tuple):
+            stack.extend((e.value, where, point) for e in node.elements)
+        elif t in (cst.Subscript, cst.Attribute):
+            stack.append((node.value, where, point))
+        elif t is cst.BinaryOperation:
+            stack.extend(((node.left, where, point), (node.right, where, point)))
