@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -47,8 +48,15 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+# Python's default of 1,000 frames turns valid files with a chain of a few hundred `and`s or `+`s into
+# internal errors in our tree walks. A worker may go deeper: should the C stack run out first, the worker
+# dies and its file costs one GL001, as any crash does.
+RECURSION_LIMIT = 20_000
+
+
 def _serve(conn: Connection, work: Work) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends its workers
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     while True:
         try:
             message = conn.recv()

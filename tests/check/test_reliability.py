@@ -386,3 +386,13 @@ def test_a_file_fix_would_re_encode_claims_no_fix(tmp_path):
     assert run.returncode == 1
     [finding] = findings(run.stdout)
     assert finding["code"] == "GL101" and finding["fix"] is None
+
+
+def test_a_chain_deeper_than_pythons_default_recursion_limit_is_linted(tmp_path):
+    """Valid files with a chain of a thousand `and`s, `+`s or attributes were internal errors (RecursionError)."""
+    for name, expression in [("ands", " and ".join(["a"] * 1_000)), ("plus", " + ".join(["a"] * 1_000)), ("attrs", "a" + ".b" * 1_000)]:
+        (tmp_path / f"{name}.py").write_text(FLAGGED + f"v = {expression}\n")
+    run = gradlint("--no-cache", "--format", "json", ".", cwd=tmp_path, timeout=300)
+    no_traceback(run)
+    assert "internal error" not in run.stderr
+    assert codes(run.stdout) == ["GL101"] * 3
