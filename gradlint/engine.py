@@ -179,11 +179,13 @@ def _finding_from_dict(d: dict) -> Finding:
             raise ValueError("a cached fix of the wrong shape")
     finding = Finding(
         d["code"], d["name"], Severity(d["severity"]), d["path"], d["line"], d["column"],
-        d["end_line"], d["end_column"], d["message"], fix, d.get("cell"),
+        d["end_line"], d["end_column"], d["message"], fix, d.get("cell"), d["help"],
     )
     fields = (finding.code, finding.name, finding.path, finding.message, finding.line, finding.column)
     ends = (finding.end_line, finding.end_column)
     if not _typed(fields + ends, (str, str, str, str, int, int, int, int)) or type(finding.cell) not in (int, type(None)):
+        raise ValueError("a cached finding of the wrong shape")
+    if type(finding.help) not in (str, type(None)):
         raise ValueError("a cached finding of the wrong shape")
     return finding
 

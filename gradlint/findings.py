@@ -43,10 +43,13 @@ class Finding:
     column: int
     end_line: int
     end_column: int
+    # What is wrong and the evidence; the fix is said in `help`.
     message: str
     fix: Fix | None = None
     # For notebooks: 1-based code cell index; line/column are then within the cell.
     cell: int | None = None
+    # How to fix it, in the words of the code's framework (Keras advice for Keras code).
+    help: str | None = None
 
     def sort_key(self) -> tuple:
         return (self.path, self.cell or 0, self.line, self.column, self.code)
@@ -63,6 +66,7 @@ class Finding:
             "end_line": self.end_line,
             "end_column": self.end_column,
             "message": self.message,
+            "help": self.help,
             "fix": None
             if self.fix is None
             else {

@@ -118,9 +118,7 @@ def _relocate(findings: list[Finding], unit: SourceUnit) -> list[Finding]:
     for f in findings:
         cell, line = unit.locate(f.line)
         _, end_line = unit.locate(f.end_line)
-        moved.append(
-            Finding(f.code, f.name, f.severity, f.path, line, f.column, end_line, f.end_column, f.message, None, cell)
-        )
+        moved.append(replace(f, line=line, end_line=end_line, fix=None, cell=cell))
     return moved
 
 

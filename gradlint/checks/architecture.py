@@ -8,6 +8,7 @@ from gradlint.checks.registry import register
 from gradlint.facts.architecture import Stack
 from gradlint.facts.loops import trained_models
 from gradlint.facts.models import PLAIN_RNN, Layer, Model
+from gradlint.facts.names import qualified_name
 from gradlint.findings import Finding, Severity
 
 
@@ -21,8 +22,8 @@ def depth_note(ctx: CheckContext, stack: Stack) -> str:
         where = f" at {ctx.where(v.node, stack.facts)}" if v.node is not None else ""
         return f" (through a loop over {v.origin}{where})"
     if v.node is None:
-        return f" (repeat count {v.value} from {v.origin})"
-    return f" (repeat count {v.value} from {v.origin} at {ctx.where(v.node, stack.facts)})"
+        return f" ({v.value} repeats from {v.origin})"
+    return f" ({v.value} repeats from {v.origin} at {ctx.where(v.node, stack.facts)})"
 
 
 @register(
@@ -38,14 +39,28 @@ def deep_plain_mlp(ctx: CheckContext) -> Iterator[Finding]:
         if stack.facts is not ctx.facts:
             continue
         count = stack.linear().n
+        if _keras_stack(stack):
+            norm = "`keras.layers.LayerNormalization()` or `BatchNormalization()`"
+            residual = "`keras.layers.Add()([x, f(x)])`"
+        else:
+            norm = "`nn.LayerNorm` or `nn.BatchNorm1d`"
+            residual = "`x = x + f(x)`"
         yield ctx.finding(
             "GL301",
             stack.node,
-            f"{stack.label} stacks {count} fully connected layers{depth_note(ctx, stack)} with no normalization "
-            f"layer and no residual connection (max-plain-depth = {threshold}): the signal and its gradient are "
-            "multiplied by one weight matrix per layer; add LayerNorm/BatchNorm between layers or residual "
-            "connections (`x = x + f(x)`), or use fewer layers",
+            f"{stack.label} stacks {count} fully connected layers{depth_note(ctx, stack)} with no norm or residual",
+            f"add {norm} between layers, or residual connections ({residual}), or use fewer layers "
+            f"(at most max-plain-depth = {threshold})",
         )
+
+
+def _keras_stack(stack: Stack) -> bool:
+    """Whether the stack's layers are Keras (or TensorFlow) layers, whose fix is said in Keras words."""
+    call, facts = stack.first_linear, stack.facts
+    if call is None or facts is None:
+        return False
+    qual = qualified_name(call.func, facts.scope_of_call(call)) or ""
+    return qual.startswith(("keras.", "tf."))
 
 
 # -- GL302 -----------------------------------------------------------------------------------------
@@ -102,8 +117,8 @@ def _vanilla_finding(ctx: CheckContext, layer: Layer, model: Model, update) -> F
         "GL302",
         node,
         f"plain {layer.short}{where} in {model.label} is trained (at {ctx.where(update)}): its gradient through "
-        f"time is a product of one Jacobian per step and explodes or vanishes geometrically; a gated "
-        f"{gated} or GRU keeps it in range",
+        f"time explodes or vanishes",
+        f"use a gated {gated} or {gated.replace('LSTM', 'GRU')}, which keep the gradient in range",
     )
 
 
@@ -119,7 +134,6 @@ def _vanilla_finding(ctx: CheckContext, layer: Layer, model: Model, update) -> F
 def oversized_init(ctx: CheckContext) -> Iterator[Finding]:
     for init, total in ctx.facts.inits.oversized(3):
         scale = init.scale
-        covers = f", covering {init.covers}" if init.covers else ""
         if init.form == "torch.randn":
             drawn = "is drawn from an unscaled torch.randn (std 1)"
             fix = "scale it, e.g. `torch.randn(fan_in, fan_out) / math.sqrt(fan_in)`"
@@ -131,11 +145,12 @@ def oversized_init(ctx: CheckContext) -> Iterator[Finding]:
                 origin = ""
             else:
                 origin = f" from {scale.origin} at {ctx.where(scale.node)}"
-            drawn = f"is initialised with {init.form} at {measure} {abs(scale.value):g}{origin}"
+            drawn = f"is drawn by {init.form} at {measure} {abs(scale.value):g}{origin}"
             fix = "use `nn.init.kaiming_normal_` / `xavier_uniform_`, or a std of about 1/sqrt(fan_in)"
         yield ctx.finding(
             "GL303",
             init.call,
-            f"`{init.target}` {drawn}{covers}; {total} weight tensors of this network are drawn at that scale, "
-            f"so activations and gradients grow about sqrt(fan_in)-fold per layer; {fix}",
+            f"`{init.target}` {drawn} in {init.covers}" if init.covers
+            else f"`{init.target}` {drawn}: {total} weight tensors of this network at that scale",
+            fix,
         )

@@ -61,15 +61,15 @@ def optimizer_clips(ctx: CheckContext, update: Event) -> bool:
     return clipping is not None and clipping.clips is not False
 
 
-def offered(message: str, built: Fix | NoFix | None) -> tuple[str, Fix | None]:
-    """The message, saying why when there is no fix, and the fix."""
+def offered(help: str, built: Fix | NoFix | None) -> tuple[str, Fix | None]:
+    """The help, saying why when there is no fix, and the fix."""
     if isinstance(built, NoFix):
-        return f"{message} (no automatic fix: {built.reason})", None
-    return message, built
+        return f"{help} (no automatic fix: {built.reason})", None
+    return help, built
 
 
 def describe_layer(ctx: CheckContext, layer: Layer) -> str:
-    return f"{layer.short} layer (built at {ctx.where(layer.call, layer.facts)})"
+    return f"{layer.short} (built at {ctx.where(layer.call, layer.facts)})"
 
 
 def _recurrent(models: list[Model]) -> tuple[Model, Layer] | None:
@@ -79,20 +79,21 @@ def _recurrent(models: list[Model]) -> tuple[Model, Layer] | None:
     return None
 
 
-def path_clipping(ctx: CheckContext, path: TrainingPath) -> tuple[bool, str]:
-    """Whether clipping runs on the path with the defaults, and a note on clipping that never runs."""
+def path_clipping(ctx: CheckContext, path: TrainingPath) -> tuple[bool, tuple[str, str] | None]:
+    """Whether clipping runs on the path with the defaults; if not, and there is clipping that never runs,
+    where it is and the condition that keeps it off (`line 30`, "`args.clip > 0` is False")."""
     skipped = []
     for event in path.of(CLIP):
         holds = ctx.facts.loops.holds(event)
         if holds is not False:
-            return True, ""
+            return True, None
         skipped.append(event)
     if skipped:
         event = skipped[0]
         cond = next(c for c, scope in event.conds if ctx.facts.values.truth(c.test, scope) != c.holds)
         test = ctx.facts.code(cond.test).strip()
-        return False, f"; the clipping at {ctx.where(event.node)} never runs with the defaults (`{test}` is {not cond.holds})"
-    return False, ""
+        return False, (ctx.where(event.node), f"`{test}` is {not cond.holds}")
+    return False, None
 
 
 def update_models(ctx: CheckContext, update: Event) -> list[Model]:
@@ -171,7 +172,7 @@ def _rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
         found = _recurrent(trained_models(facts.loops, path))
         if found is None:
             continue
-        clipped, note = path_clipping(ctx, path)
+        clipped, off = path_clipping(ctx, path)
         clips = [c for c in path.of(CLIP) if facts.loops.holds(c) is not False]
         several = len({facts.code(o).strip() for u in path.updates if (o := stepped_optimizer(facts, u)) is not None}) > 1
         unclipped = [
@@ -184,21 +185,23 @@ def _rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
             continue
         model, layer = _recurrent(update_models(ctx, unclipped[0])) or found
         step = unclipped[0]
-        if note:
+        advice = update_fix(ctx, step)
+        note = ""
+        if off is not None:
+            where, condition = off
+            note = f": the clipping at {where} never runs with the defaults"
+            advice = f"make the clipping run by default ({condition}), or {advice}"
             built = NoFix("the clipping is there but off by default: change the default instead")
         else:
             if clips:
-                note = f"; the clipping at {ctx.where(clips[0].node)} does not reach {call_text(ctx, step)} at {ctx.where(step.node)}"
+                note = f": the clipping at {ctx.where(clips[0].node)} does not reach {call_text(ctx, step)}"
             if tf_update(step) is not None:
                 built = NoFix("a TensorFlow update is clipped by its optimizer or in the step: which is the author's choice")
             else:
                 built = clip_before_steps(facts, path, unclipped)
-        message, fix = offered(
-            f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping"
-            f"{note}: recurrent nets are prone to exploding gradients; {update_fix(ctx, step)}",
-            built,
-        )
-        yield ctx.finding("GL101", step.node, message, fix=fix)
+        help, fix = offered(advice, built)
+        message = f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping{note}"
+        yield ctx.finding("GL101", step.node, message, help, fix=fix)
     for compile_ in facts.frameworks.keras_compiles():
         yield from _framework_finding(
             ctx, compile_.model, compile_.clipping, compile_.site.node, keras=True,
@@ -229,16 +232,16 @@ def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lig
                 "`keras.optimizers.Adam(clipnorm=1.0)`"
             )
         else:
-            advice = "add `clipnorm=1.0` to the optimizer"
+            advice = "add `clipnorm=1.0` to the optimizer, e.g. `keras.optimizers.Adam(clipnorm=1.0)`"
     elif lightning:
-        advice = "pass `gradient_clip_val=1.0` to the Trainer"
+        advice = "clip in the Trainer: `Trainer(gradient_clip_val=1.0)`"
     else:
-        advice = "set `max_grad_norm=1.0` in TrainingArguments"
+        advice = "clip in the Trainer's arguments: `TrainingArguments(max_grad_norm=1.0)`"
     yield ctx.finding(
         "GL101",
         node,
-        f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping "
-        f"({clipping.setting}): recurrent nets are prone to exploding gradients; {advice}",
+        f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping ({clipping.setting})",
+        advice,
         fix=fix,
     )
 
@@ -252,6 +255,10 @@ def call_text(ctx: CheckContext, event: Event) -> str:
     if call is None:
         text = ctx.facts.code(event.node).strip().splitlines()[0]
         return f"`{text}`"
+    site = getattr(event, "site", None)
+    if site is not None and qualified_name(call.func, site.scope, site.seq) in CLIP_FUNCTIONS:
+        # A library function is known by its name; its module path (`torch.nn.utils.`) only lengthens the message.
+        return f"`{qualified_name(call.func, site.scope, site.seq).rsplit('.', 1)[-1]}()`"
     func = ctx.facts.code(call.func).strip()
     if "\n" in func or len(func) > 60:
         func = func.splitlines()[-1].strip()[-60:]
@@ -259,15 +266,17 @@ def call_text(ctx: CheckContext, event: Event) -> str:
 
 
 def at(ctx: CheckContext, event: Event, home: Scope | None = None) -> str:
-    """`line 12`, or `line 12 (in clip_all, called at line 40)` for an event in a helper that `home`
+    """`line 12`, or `line 12 (in clip_all, via line 40)` for an event in a helper that `home`
     (the function holding the training loop) calls."""
-    where = ctx.where(event.node)
+    return ctx.where(event.node) + via(ctx, event, home)
+
+
+def via(ctx: CheckContext, event: Event, home: Scope | None = None) -> str:
+    """` (in clip_all, via line 40)` for an event in a helper that `home` calls, else ''."""
     if home is None or event.site.scope is home:
-        return where
+        return ""
     call = next((site for site in event.via if site.scope is home), None)
-    if call is not None:
-        where += f" (in {event.site.scope.name}, called at {ctx.where(call.node)})"
-    return where
+    return f" (in {event.site.scope.name}, via {ctx.where(call.node)})" if call is not None else ""
 
 
 def loop_home(path: TrainingPath, loop) -> Scope | None:
@@ -358,13 +367,11 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                     update = next(
                         (e for e, _ in _scan(events, event, True, False) if e.kind in (STEP, MANUAL_STEP)), None
                     )
-                    then = f" that {call_text(ctx, update)} at {ctx.where(update.node)} applies" if update else ""
                     yield _moved(
                         ctx,
                         clip,
-                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs before {call_text(ctx, event)} at "
-                        f"{at(ctx, event, home)} in the same iteration, so it clips stale gradients and never limits "
-                        f"the ones{then}; move the clipping {_between(ctx, clip)}",
+                        f"{call_text(ctx, clip)}{via(ctx, clip, home)} runs before {call_text(ctx, event)} at "
+                        f"{at(ctx, event, home)}, so it clips stale gradients",
                         update,
                     )
                 else:
@@ -373,9 +380,7 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                     yield _moved(
                         ctx,
                         clip,
-                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after{after}, which has already "
-                        f"applied the unclipped gradients (and the next backward() starts afresh); move the "
-                        f"clipping {_between(ctx, clip)}",
+                        f"{call_text(ctx, clip)}{via(ctx, clip, home)} runs after{after} has applied unclipped gradients",
                         last,
                     )
                 break
@@ -385,9 +390,8 @@ def _clip_out_of_order(ctx: CheckContext) -> Iterator[Finding]:
                     yield _moved(
                         ctx,
                         clip,
-                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} runs after {call_text(ctx, last)} at "
-                        f"{at(ctx, last, home)}, which has already applied the unclipped gradients; move the "
-                        f"clipping {_between(ctx, clip)}",
+                        f"{call_text(ctx, clip)}{via(ctx, clip, home)} runs after {call_text(ctx, last)} at "
+                        f"{at(ctx, last, home)} has applied unclipped gradients",
                         last,
                     )
 
@@ -405,8 +409,9 @@ def _moved(ctx: CheckContext, clip: Event, message: str, update: Event | None) -
         built = NoFix("no optimizer step follows in the iteration to move it before")
     else:
         built = move_clip_before_step(ctx.facts, clip, update)
-    message, fix = offered(message, built)
-    return ctx.finding("GL102", clip.node, message, fix=fix)
+    before = f" (before {call_text(ctx, update)} at {ctx.where(update.node)})" if update is not None else ""
+    help, fix = offered(f"move the clipping {_between(ctx, clip)}{before}", built)
+    return ctx.finding("GL102", clip.node, message, help, fix=fix)
 
 
 # -- GL103 ----------------------------------------------------------------------------------
@@ -443,14 +448,15 @@ def _clip_scaled_gradients(ctx: CheckContext) -> Iterator[Finding]:
                     if note is None:
                         break
                     text = ctx.facts.code(scaler).strip()
-                    message, fix = offered(
-                        f"{call_text(ctx, clip)} at {at(ctx, clip, home)} clips gradients that `{text}.scale(...)` at "
-                        f"{at(ctx, event, home)} multiplied by the loss scale{note}, so the threshold applies to scaled "
-                        f"gradients and clips far too much or not at all; call `{text}.unscale_(optimizer)` "
-                        f"after backward() and before the clipping",
+                    help, fix = offered(
+                        f"call `{text}.unscale_(optimizer)` after backward() and before the clipping",
                         unscale_before_clip(ctx.facts, path, clip),
                     )
-                    yield ctx.finding("GL103", clip.node, message, fix=fix)
+                    message = (
+                        f"{call_text(ctx, clip)}{via(ctx, clip, home)} clips gradients still scaled by "
+                        f"`{text}.scale(...)` at {at(ctx, event, home)}{note}"
+                    )
+                    yield ctx.finding("GL103", clip.node, message, help, fix=fix)
                     break
 
 
@@ -468,7 +474,7 @@ def _scaler_note(ctx: CheckContext, scaler: cst.BaseExpression, event: Event) ->
         return ""
     if v.origin in ("literal",) or v.origin.startswith("constant"):
         return None
-    return f" (the scaler is off by default, {v.origin} at {ctx.where(v.node)}, but this is wrong whenever it is on)"
+    return f" (off by default, {v.origin} at {ctx.where(v.node)})"
 
 
 # -- GL104 ----------------------------------------------------------------------------------
@@ -486,12 +492,10 @@ _FRAMEWORK_KEYS = ("max_norm", "clip_val", "gradient_clip_val", "clip_value")
 
 def _describe(ctx: CheckContext, key: str, v: Value, arg: cst.CSTNode) -> str:
     text = ctx.facts.code(arg).strip()
-    shown = f"{key} `{text}`" if key else f"`{text}`"
     if v.origin == "literal":
-        return shown
-    value = v.value
+        return f"{key} `{text}`" if key else f"`{text}`"
     source = f"{v.origin} at {ctx.where(v.node)}" if v.node is not None else v.origin
-    return f"{shown} ({value} from {source})"
+    return f"`{text}` ({v.value} from {source})"
 
 
 def _verdict(value, limit: float, *, zero_disables: bool) -> str | None:
@@ -499,13 +503,13 @@ def _verdict(value, limit: float, *, zero_disables: bool) -> str | None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
         return None
     if math.isinf(value) and value > 0:
-        return "is infinite, so nothing is ever clipped"
+        return "is infinite: nothing is ever clipped"
     if value < 0 or (value == 0 and not zero_disables):
-        return "is not positive, so it scales every gradient to zero (or fails)" if not zero_disables else (
-            "is negative, which switches clipping off"
+        return "is not positive: every gradient becomes zero" if not zero_disables else (
+            "is negative: clipping is off"
         )
     if value >= limit:
-        return f"is at least clip-threshold-max ({limit:g}), far above any gradient norm worth keeping, so it never clips"
+        return f"is at least clip-threshold-max ({limit:g}): it never clips"
     return None
 
 
@@ -524,6 +528,7 @@ def _ineffective_clip_threshold(ctx: CheckContext) -> Iterator[Finding]:
     facts = ctx.facts
     limit = float(ctx.option("clip-threshold-max"))
     fix = "use a threshold such as 1.0 (or remove the call if no clipping is meant)"
+    keras_fix = "use a threshold such as `clipnorm=1.0` (or remove the argument if no clipping is meant)"
     for path in facts.loops.paths():
         for clip in path.of(CLIP):
             holds = facts.loops.holds(clip)
@@ -541,8 +546,7 @@ def _ineffective_clip_threshold(ctx: CheckContext) -> Iterator[Finding]:
                 if math.isinf(v.value) and _result_used(clip):
                     continue  # `norm = clip_grad_norm_(params, inf)` measures the norm on purpose
                 yield ctx.finding(
-                    "GL104", arg,
-                    f"clip threshold {_describe(ctx, key, v, arg)} in {call_text(ctx, clip)} {reason}; {fix}",
+                    "GL104", arg, f"clip threshold {_describe(ctx, key, v, arg)} {reason}", fix
                 )
     for optimizer in facts.optimizers.all():
         if not optimizer.keras:
@@ -555,8 +559,7 @@ def _ineffective_clip_threshold(ctx: CheckContext) -> Iterator[Finding]:
             reason = _verdict(v.value, limit, zero_disables=False)
             if reason is not None:
                 yield ctx.finding(
-                    "GL104", arg,
-                    f"clip threshold {_describe(ctx, key, v, arg)} of {optimizer.name} {reason}; {fix}",
+                    "GL104", arg, f"clip threshold {_describe(ctx, key, v, arg)} of {optimizer.name} {reason}", keras_fix
                 )
     for fit in facts.frameworks.lightning_fits():
         yield from _zero_disables(ctx, fit.trainer_call, "gradient_clip_val", limit, "Trainer")
@@ -582,9 +585,8 @@ def _zero_disables(ctx: CheckContext, call: cst.Call, key: str, limit: float, ow
     reason = _verdict(v.value, limit, zero_disables=True)
     if reason is not None:
         yield ctx.finding(
-            "GL104", arg,
-            f"clip threshold {_describe(ctx, key, v, arg)} of {owner} {reason}; use a threshold such as 1.0 "
-            f"(0 or None if no clipping is meant)",
+            "GL104", arg, f"clip threshold {_describe(ctx, key, v, arg)} of {owner} {reason}",
+            f"use a threshold such as `{owner}({key}=1.0)` (0 or None if no clipping is meant)",
         )
 
 

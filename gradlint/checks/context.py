@@ -20,7 +20,9 @@ class CheckContext:
     def option(self, name: str) -> Any:
         return self.options.get(name, DEFAULT_OPTIONS[name])
 
-    def finding(self, code: str, node: cst.CSTNode, message: str, fix: Fix | None = None) -> Finding:
+    def finding(
+        self, code: str, node: cst.CSTNode, message: str, help: str | None = None, fix: Fix | None = None
+    ) -> Finding:
         rule = RULES[code]
         anchor = self.facts.loops.anchors.get(id(node))
         if anchor is not None:
@@ -41,6 +43,7 @@ class CheckContext:
             end_column=end_column,
             message=message,
             fix=fix,
+            help=help,
         )
 
     def where(self, node: cst.CSTNode, facts: FileFacts | None = None) -> str:

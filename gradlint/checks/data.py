@@ -49,7 +49,7 @@ def huge_batch_size(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.finding(
             "GL401",
             batch.node if batch.node is not None else batch.call,
-            f"batch size {v.value:g}{origin_of(ctx, v)} in {where} is at least max-batch-size = {limit}: "
-            "with a learning rate tuned for small batches, few large steps make updates and gradients spike; "
-            "use a smaller batch, or scale the learning rate with warmup (Goyal et al. 2017) and clip gradients",
+            f"batch size {v.value:g}{origin_of(ctx, v)} in {where} is at least max-batch-size ({limit})",
+            "use a smaller batch, or scale the learning rate to the batch with a warmup (Goyal et al. 2017) and "
+            "clip the gradients",
         )

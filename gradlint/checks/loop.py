@@ -7,7 +7,7 @@ from typing import Iterator
 
 import libcst as cst
 
-from gradlint.checks.clipping import at, call_text, loop_home, offered, path_clipping
+from gradlint.checks.clipping import at, call_text, loop_home, offered, path_clipping, via
 from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
 from gradlint.facts.index import Scope, dotted
@@ -83,18 +83,25 @@ def gradients_not_cleared(ctx: CheckContext) -> Iterator[Finding]:
             )
             store = loops.gradient_store(backwards[0])
             if store == "`.grad`":
-                advice = "call `optimizer.zero_grad()` once per iteration (before backward() or after step())"
+                advice = f"call {_zero_grad_text(ctx, update)} once per iteration (before backward() or after step()){note}"
                 built = zero_grad_at_loop_top(ctx.facts, loop, [e for e in inside if torch_update(e)])
             else:
-                advice = "open a new `dist_autograd.context()` in each iteration"
+                advice = f"open a new `dist_autograd.context()` in each iteration{note}"
                 built = NoFix("the context has to be moved into the loop by hand")
-            message, fix = offered(
-                f"{call_text(ctx, update)} at {at(ctx, update, home)} applies gradients that the training loop at "
-                f"{ctx.where(loop)} never clears{note}: {call_text(ctx, backwards[0])} adds into {store}, so "
-                f"every step applies the sum of all earlier gradients; {advice}",
-                built,
+            help, fix = offered(advice, built)
+            message = (
+                f"{call_text(ctx, update)}{via(ctx, update, home)} applies gradients the training loop at "
+                f"{ctx.where(loop)} never clears from {store}"
             )
-            yield ctx.finding("GL402", update.node, message, fix=fix)
+            yield ctx.finding("GL402", update.node, message, help, fix=fix)
+
+
+def _zero_grad_text(ctx: CheckContext, update: Event) -> str:
+    """`g_opt.zero_grad()` for `g_opt.step()`; for a manual update, the ways to clear a tensor's gradient."""
+    call = update.call
+    if update.kind == STEP and call is not None and type(call.func) is cst.Attribute:
+        return f"`{ctx.facts.code(call.func.value).strip()}.zero_grad()`"
+    return "`model.zero_grad()` (or set each parameter's `.grad = None`)"
 
 
 def _clears_by_name(ctx: CheckContext, path: TrainingPath, loop) -> bool:
@@ -142,7 +149,6 @@ def untruncated_bptt(ctx: CheckContext) -> Iterator[Finding]:
         if evidence is None:
             continue
         seen.add(id(state.site.node))
-        backward = backwards[0]
         retain = next((e for e in backwards if _retains_graph(ctx, e)), None)
         symptom = (
             f"; `retain_graph=True` in {call_text(ctx, retain)} at {at(ctx, retain, state.site.scope)} only hides the symptom"
@@ -152,11 +158,10 @@ def untruncated_bptt(ctx: CheckContext) -> Iterator[Finding]:
         yield ctx.finding(
             "GL403",
             state.call,
-            f"`{name}` from {call_text(ctx, _Shown(state.call))} ({evidence}) is fed back into it on every "
-            f"iteration of the loop at {ctx.where(state.loop)} without .detach(), so {call_text(ctx, backward)} "
-            f"at {at(ctx, backward, state.site.scope)} backpropagates through the whole history since "
-            f"{ctx.where(state.initial.node)}{symptom}; detach it once per iteration "
-            f"(`{name} = {name}.detach()`, or `repackage_hidden({name})` for an LSTM's (h, c))",
+            f"`{name}` from {call_text(ctx, _Shown(state.call))} ({evidence}) is fed back in the loop at "
+            f"{ctx.where(state.loop)} without .detach()",
+            f"detach it once per iteration, so that backward() stops there (`{name} = {name}.detach()`, or "
+            f"`repackage_hidden({name})` for an LSTM's (h, c)){symptom}",
         )
 
 
@@ -229,9 +234,9 @@ def sum_reduced_loss(ctx: CheckContext) -> Iterator[Finding]:
                 yield ctx.finding(
                     "GL404",
                     loss,
-                    f"{how} at {ctx.where(loss)} feeds {call_text(ctx, backward)} at {at(ctx, backward)} and "
-                    f"drives {driver}: the gradient, and with it the step, grows with the batch size; use "
-                    f"reduction=\"mean\", or divide the loss by the batch (or token) count before backward()",
+                    f"{how} feeds {call_text(ctx, backward)} at {at(ctx, backward)} and "
+                    f"drives {driver}",
+                    'use reduction="mean", or divide the loss by the batch (or token) count before backward()',
                 )
 
 
@@ -274,7 +279,7 @@ def _plain_driver(ctx: CheckContext, path: TrainingPath) -> str | None:
         optimizer = ctx.facts.optimizers.for_event(update)
         if optimizer is None or optimizer.family != "plain":
             return None
-        described = f"{optimizer.name} (built at {ctx.where(optimizer.call)}), which is not adaptive"
+        described = f"{optimizer.name} (built at {ctx.where(optimizer.call)}, not adaptive)"
     return described
 
 
@@ -405,10 +410,10 @@ def high_learning_rate(ctx: CheckContext) -> Iterator[Finding]:
             yield ctx.finding(
                 "GL405",
                 update.node,
-                f"the manual update at {at(ctx, update)} uses learning rate {_value_text(ctx, lr)}, at least "
-                f"max-sgd-lr ({limit:g}), and no gradient clipping runs on this training path: one steep "
-                f"gradient throws the weights far off; lower the learning rate or clip the gradients first "
-                f"(`torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)`)",
+                f"this manual update uses learning rate {_value_text(ctx, lr)}, at least "
+                f"max-sgd-lr ({limit:g}), with no clipping",
+                "lower the learning rate, or clip the gradients before the update "
+                "(`torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)`)",
             )
 
 
@@ -444,21 +449,19 @@ def _optimizer_finding(ctx: CheckContext, optimizer: Optimizer, *, lightning: bo
     limit = float(ctx.option(key))
     if lr.value < limit or _lr_set_by_scheduler(ctx, optimizer):
         return None
-    kind = "non-adaptive" if optimizer.family == "plain" else "adaptive"
     if optimizer.keras:
         fix = "add `clipnorm=1.0` to the optimizer"
     elif optimizer.qualname.startswith("tf."):
         fix = "clip the gradients between compute_gradients() and apply_gradients() (`tf.clip_by_global_norm(grads, 1.0)`)"
     elif lightning:
-        fix = "pass `gradient_clip_val=1.0` to the Trainer"
+        fix = "clip in the Trainer: `Trainer(gradient_clip_val=1.0)`"
     else:
         fix = "clip between backward() and step() (`torch.nn.utils.clip_grad_norm_(params, max_norm=1.0)`)"
     return ctx.finding(
         "GL405",
         optimizer.call,
-        f"{optimizer.name} ({kind}) learning rate {_value_text(ctx, lr)} is at least {key} ({limit:g}) "
-        f"and nothing clips the gradients it is applied to: one steep gradient throws the weights far off; "
-        f"lower the learning rate or {fix}",
+        f"{optimizer.name} learning rate {_value_text(ctx, lr)} is at least {key} ({limit:g}), with no clipping",
+        f"lower the learning rate, or {fix}",
     )
 
 

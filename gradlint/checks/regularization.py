@@ -19,6 +19,10 @@ KERAS_FIX = (
     "recurrent ones), or use `keras.optimizers.AdamW`"
 )
 TF1_FIX = "add an L2 term to the loss (`loss += 1e-4 * tf.add_n([tf.nn.l2_loss(v) for v in tf.trainable_variables()])`)"
+LIGHTNING_FIX = (
+    "pass `weight_decay=1e-4` to the optimizer configure_optimizers() returns (or use `torch.optim.AdamW`), "
+    "or add an L2 term to the loss in training_step()"
+)
 
 
 def at_risk(ctx: CheckContext, models: list[Model]) -> tuple[Model, str] | None:
@@ -28,11 +32,11 @@ def at_risk(ctx: CheckContext, models: list[Model]) -> tuple[Model, str] | None:
         recurrent = model.recurrent_layers
         if recurrent:
             layer = recurrent[0]
-            return model, f"its {layer.short} layer (built at {ctx.where(layer.call, layer.facts)})"
+            return model, f"its {layer.short} at {ctx.where(layer.call, layer.facts)}"
         stack = ctx.facts.architecture.stack_of_model(model)
         deep = stack.deepest_plain(threshold) if stack is not None else None
         if deep is not None:
-            return model, f"{deep.linear().n} plain fully connected layers"
+            return model, f"its {deep.linear().n} plain fully connected layers"
     if ctx.option("regularization-scope") == "all" and models:
         return models[0], ""
     return None
@@ -57,7 +61,7 @@ def decay_of(optimizer: Optimizer, ctx: CheckContext | None = None) -> tuple[boo
     else:
         return None, ""
     if optimizer.keras and _keyword(optimizer.call, "decay") is not None:
-        note += " (`decay=` is learning-rate decay, not weight decay)"
+        note += " (`decay=` is learning-rate decay)"
     return False, f"{optimizer.name} with {note}"
 
 
@@ -92,7 +96,7 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
             continue
         reported.add(id(optimizer.call))
         fix = KERAS_FIX if optimizer.keras else TF1_FIX if optimizer.qualname.startswith("tf.") else FIX
-        yield _finding(ctx, optimizer.call, risk, decays[0][1], f"at {ctx.where(path.updates[0].node)}", fix)
+        yield _finding(ctx, optimizer.call, risk, decays[0][1], fix)
     for compile_ in facts.frameworks.keras_compiles():
         risk = at_risk(ctx, [compile_.model] if compile_.model is not None else [])
         if risk is None or reg.keras_regularized(compile_.model) is not None:
@@ -100,7 +104,7 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
         setting = _keras_setting(ctx, compile_)
         if setting is None or reg.loss_penalty(facts.index.functions + [facts.index.scope]) is not None:
             continue
-        yield _finding(ctx, compile_.site.node, risk, setting, "with compile/fit", KERAS_FIX)
+        yield _finding(ctx, compile_.site.node, risk, setting, KERAS_FIX)
     for fit in facts.frameworks.lightning_fits():
         model = fit.model
         risk = at_risk(ctx, [model] if model is not None else [])
@@ -121,7 +125,7 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
             continue
         if id(made[0].call) not in reported:
             reported.add(id(made[0].call))
-            yield _finding(ctx, made[0].call, risk, note, f"by the Trainer at {ctx.where(fit.trainer_call)}")
+            yield _finding(ctx, made[0].call, risk, note, LIGHTNING_FIX)
 
 
 def _keras_setting(ctx: CheckContext, compile_) -> str | None:
@@ -139,17 +143,10 @@ def _keras_setting(ctx: CheckContext, compile_) -> str | None:
         return None
     if v.value.lower() in ("adamw", "lion", "adafactor"):
         return None  # Keras 3 gives these a default weight decay
-    return f"optimizer={v.value!r} (a string optimizer has no weight decay)"
+    return f"optimizer={v.value!r} (no weight decay)"
 
 
-def _finding(
-    ctx: CheckContext, node: cst.CSTNode, risk: tuple[Model, str], setting: str, trained: str, fix: str = FIX
-) -> Finding:
+def _finding(ctx: CheckContext, node: cst.CSTNode, risk: tuple[Model, str], setting: str, fix: str) -> Finding:
     model, why = risk
-    reason = f" (at risk: {why})" if why else ""
-    return ctx.finding(
-        "GL201",
-        node,
-        f"{model.label}{reason} is trained {trained} with no weight penalty: {setting}, and no L1/L2 term over "
-        f"the parameters is added to the loss; large weights let gradients explode; {fix}",
-    )
+    reason = f" ({why})" if why else ""
+    return ctx.finding("GL201", node, f"{model.label}{reason} has no weight penalty: {setting}", fix)

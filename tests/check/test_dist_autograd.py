@@ -28,4 +28,4 @@ def test_a_context_per_iteration_clears():
 def test_one_context_for_the_run_accumulates_into_it_not_into_grad():
     finding = only("GL402", "dist_autograd_one_context.py")
     assert "distributed autograd context" in finding.message and ".grad" not in finding.message
-    assert finding.fix is None and "no automatic fix" in finding.message
+    assert finding.fix is None and "no automatic fix" in finding.help

@@ -187,15 +187,15 @@ for x in data:
     opt.step()
 """
     [finding] = [f for f in lint_source(source) if f.code == "GL101"]
-    assert "optim.SGD" not in finding.message.split("add `")[1]
+    assert "optim.SGD" not in finding.help.split("add `")[1]
     assert finding.fix is None
-    assert "no automatic fix: gradlint cannot tell which parameters" in finding.message
+    assert "no automatic fix: gradlint cannot tell which parameters" in finding.help
 
 
 def test_a_finding_without_a_fix_says_why():
     source = (REPO / "fixtures/static/GL101/flagged/clip_disabled_by_default.py").read_text()
     [finding] = [f for f in lint_source(source) if f.code == "GL101"]
-    assert "(no automatic fix: " in finding.message
+    assert "(no automatic fix: " in finding.help
 
 
 def test_clipping_one_of_two_recurrent_models_leaves_the_other_flagged_and_fixed():
@@ -236,7 +236,7 @@ for i, x in enumerate(data):
     scaler.update()
 """
     [finding] = [f for f in lint_source(source) if f.code == "GL101"]
-    assert finding.fix is None and "runs only under a condition" in finding.message
+    assert finding.fix is None and "runs only under a condition" in finding.help
 
 
 def test_unscale_goes_before_the_first_of_several_clips_once():

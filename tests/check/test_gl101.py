@@ -22,25 +22,25 @@ def gl101(findings) -> list:
 def test_model_imported_from_a_sibling_file_is_known_by_its_layers():
     [finding] = [f for f in lint_paths([FIXTURES / "project"]).findings if f.code == "GL101"]
     assert finding.path.endswith("train.py")
-    assert "GRU layer (built at model.py:7)" in finding.message
+    assert "GRU (built at model.py:7)" in finding.message
 
 
 def test_message_names_the_layer_where_it_is_built_and_the_fix():
     [finding] = gl101(lint_paths([FIXTURES / "flagged" / "lstm_language_model.py"]).findings)
     assert finding.line == 33  # the optimizer step
-    assert "LSTM layer (built at line 17) in class RNNModel" in finding.message
-    assert "clip_grad_norm_(model.parameters(), max_norm=1.0)" in finding.message
+    assert "LSTM (built at line 17) in class RNNModel" in finding.message
+    assert "clip_grad_norm_(model.parameters(), max_norm=1.0)" in finding.help
 
 
 def test_clipping_that_never_runs_with_the_defaults_is_named():
     [finding] = gl101(lint_paths([FIXTURES / "flagged" / "clip_disabled_by_default.py"]).findings)
-    assert "never runs with the defaults (`args.clip > 0` is False)" in finding.message
-    assert "clip_grad_norm_(params, max_norm=1.0)" in finding.message
+    assert "the clipping at line 23 never runs with the defaults" in finding.message
+    assert "(`args.clip > 0` is False)" in finding.help and "clip_grad_norm_(params, max_norm=1.0)" in finding.help
 
 
 def test_keras_string_optimizer_says_a_string_cannot_clip():
     [finding] = gl101(lint_paths([FIXTURES / "flagged" / "keras_string_optimizer.py"]).findings)
-    assert "string optimizer cannot clip" in finding.message
+    assert "string optimizer cannot clip" in finding.help
 
 
 LOOP = """

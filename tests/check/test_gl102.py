@@ -20,7 +20,7 @@ def test_clip_before_backward_names_the_backward_and_the_step():
     finding = only("clip_before_backward.py")
     assert finding.line == 12
     assert "runs before `loss.backward()` at line 14" in finding.message
-    assert "`optimizer.step()` at line 15" in finding.message
+    assert "before `optimizer.step()` at line 15" in finding.help
 
 
 def test_clip_after_step_names_the_step():

@@ -34,7 +34,7 @@ def test_reported_at_the_layer_with_the_training_line():
     [finding] = findings(LOOP.format(imports="", layer="torch.nn.RNN(4, 4)"), "GL302")
     assert finding.line == 4
     assert finding.severity.value == "info"
-    assert "trained (at line 9)" in finding.message and "LSTM" in finding.message
+    assert "trained (at line 9)" in finding.message and "nn.LSTM" in finding.help
 
 
 def test_keras_simple_rnn_inside_bidirectional_is_flagged():
@@ -45,7 +45,7 @@ model.compile(optimizer="adam", loss="mse")
 model.fit(x, y)
 """
     [finding] = findings(source, "GL302")
-    assert "keras.layers.LSTM" in finding.message
+    assert "keras.layers.LSTM" in finding.help
 
 
 def test_two_models_trained_in_one_loop_report_each_layer_once():

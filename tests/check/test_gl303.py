@@ -77,7 +77,7 @@ net.apply(init_fn)
 """
     assert findings(source, "GL303") == []  # two Conv2d layers only
     [finding] = findings(source.replace("nn.Flatten()", "nn.Conv2d(8, 8, 3), nn.Flatten()"), "GL303")
-    assert "covering the 3 Conv2d layers" in finding.message
+    assert "in the 3 Conv2d layers" in finding.message
     assert finding.line == 5
 
 

@@ -24,7 +24,7 @@ def test_reported_at_the_step_with_the_loop():
 
 def test_clearing_outside_the_loop_is_named():
     finding = only("zero_grad_once_per_epoch.py")
-    assert "the only clearing, `opt.zero_grad()` at line 8, runs outside the loop" in finding.message
+    assert "the only clearing, `opt.zero_grad()` at line 8, runs outside the loop" in finding.help
 
 
 LOOP = """

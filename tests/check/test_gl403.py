@@ -21,8 +21,8 @@ def test_message_names_the_layer_the_loop_and_retain_graph():
     assert finding.line == 30
     assert "`hidden` from `model()` (LSTM layer built at line 11)" in finding.message
     assert "loop at line 27" in finding.message
-    assert "`retain_graph=True` in `loss.backward()` at line 32" in finding.message
-    assert "(in train" not in finding.message
+    assert "`retain_graph=True` in `loss.backward()` at line 32" in finding.help
+    assert "(in train" not in finding.help
 
 
 LOOP = """

@@ -19,8 +19,8 @@ only = partial(only_fixture, CODE)
 def test_message_names_loss_backward_and_optimizer():
     finding = only("sum_criterion_sgd.py")
     assert finding.line == 6
-    assert "`MSELoss(reduction=\"sum\")` at line 6 feeds `loss.backward()` at line 12" in finding.message
-    assert "SGD (built at line 7)" in finding.message
+    assert "`MSELoss(reduction=\"sum\")` feeds `loss.backward()` at line 12" in finding.message
+    assert "SGD (built at line 7, not adaptive)" in finding.message
 
 
 LOOP = """

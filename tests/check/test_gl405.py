@@ -147,7 +147,7 @@ for x in data:
 def test_lightning_optimizer_is_judged_with_the_trainers_clipping():
     [finding] = found((STATIC / "GL405" / "flagged" / "lightning_high_sgd_lr.py").read_text())
     assert "learning rate 5 from constant LR at line 5" in finding.message
-    assert "pass `gradient_clip_val=1.0` to the Trainer" in finding.message
+    assert "`Trainer(gradient_clip_val=1.0)`" in finding.help
     clipping_by_hand = (STATIC / "GL405" / "flagged" / "lightning_high_sgd_lr.py").read_text().replace(
         "    def configure_optimizers(self):",
         "    def on_before_optimizer_step(self, optimizer):\n"

@@ -21,8 +21,8 @@ def tape(options: str = "", clip: str = "") -> str:
 
 def test_a_tape_loop_without_clipping_is_flagged_with_keras_advice():
     [finding] = findings(tape(), "GL101")
-    assert "clipnorm=1.0" in finding.message and "tf.clip_by_global_norm" in finding.message
-    assert "torch" not in finding.message and finding.fix is None
+    assert "clipnorm=1.0" in finding.help and "tf.clip_by_global_norm" in finding.help
+    assert "torch" not in finding.help and finding.fix is None
 
 
 def test_the_optimizers_own_clipping_clips_a_tape_loop():
@@ -131,9 +131,9 @@ def test_tf1_cells_under_every_spelling_are_recurrent():
 def test_tf1_minimize_is_training_and_its_advice_is_tensorflow_advice():
     source = TF1.format(cell="tf.nn.rnn_cell.LSTMCell", train=MINIMIZE)
     [clip] = findings(source, "GL101")
-    assert "compute_gradients" in clip.message and "torch" not in clip.message
+    assert "compute_gradients" in clip.help and "torch" not in clip.help
     [penalty] = findings(source, "GL201")
-    assert "tf.nn.l2_loss" in penalty.message and "weight_decay=1e-4" not in penalty.message
+    assert "tf.nn.l2_loss" in penalty.help and "weight_decay=1e-4" not in penalty.help
 
 
 def test_tf1_clipping_between_compute_and_apply_gradients():
@@ -149,7 +149,7 @@ train_op = opt.apply_gradients(gvs)
     source = TF1.format(cell="tf.nn.rnn_cell.LSTMCell", train=train.format(line=""))
     assert len(findings(source, "GL101")) == 1
     [lr] = findings(source, "GL405")
-    assert "tf.clip_by_global_norm" in lr.message and "torch" not in lr.message
+    assert "tf.clip_by_global_norm" in lr.help and "torch" not in lr.help
 
 
 def test_a_minimize_that_is_not_an_optimizers_is_not_training():
