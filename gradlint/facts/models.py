@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
-from gradlint.facts.index import Binding, ClassInfo, Scope, Site
+from gradlint.facts.index import Binding, ClassInfo, Scope, Site, dotted
 from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.values import _arg, _keyword
 
@@ -126,13 +126,30 @@ def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
 
 
 
+def held_names(node: cst.CSTNode) -> Iterator[cst.Name]:
+    """Names an expression passes on as values (call arguments, list items), not the names it calls."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        t = type(current)
+        if t is cst.Name:
+            yield current
+        elif t is cst.Call:
+            stack.extend(a.value for a in current.args)
+        elif t in (cst.List, cst.Tuple):
+            stack.extend(e.value for e in current.elements)
+        elif t is cst.StarredElement:
+            stack.append(current.value)
+
+
 class ModelFacts:
     """Answers: which layers does this class / expression / builder build?"""
 
     def __init__(self, facts: "FileFacts") -> None:
         self.facts = facts
         self._class_layers: dict[str, list[Layer]] = {}
-        self._added: dict[int, list[Layer]] = {}
+        self._added: dict[tuple, list[Layer]] = {}
+        self._attribute_sites: dict[tuple[int, str], list[Site]] = {}
 
     def is_module_class(self, info: ClassInfo, seen: frozenset = frozenset()) -> bool:
         for base in info.node.bases:
@@ -210,10 +227,17 @@ class ModelFacts:
             layers.extend(self._layers_of_call(site.node, scope, site, seen))
         return layers
 
-    def expression_layers(self, node: cst.CSTNode, scope: Scope) -> list[Layer]:
+    def expression_layers(self, node: cst.CSTNode, scope: Scope, before: int | None = None, depth: int = 0) -> list[Layer]:
+        """Layers built in an expression, and those it holds by name (`rnn = LSTM(64)` then `model.add(rnn)`,
+        `cell = LSTMCell(8)` then `RNN(cell=cell)`)."""
         layers = []
         for call in iter_calls(node):
             layers.extend(self._layers_of_call(call, scope, None, frozenset()))
+        if depth < 4:
+            for name in held_names(node):
+                binding = lookup(name.value, scope, before)
+                if binding is not None and binding.kind == "assign" and binding.value is not None:
+                    layers.extend(self.expression_layers(binding.value, binding.scope, binding.seq, depth + 1))
         return layers
 
     def model_of(self, expr: cst.BaseExpression | None, scope: Scope, before: int | None = None, depth: int = 0) -> Model | None:
@@ -243,7 +267,7 @@ class ModelFacts:
                     layers = self.scope_layers(function)
                     return Model(f"{name}()", layers, None, function.node) if layers else None
             if qual in KERAS_SEQUENTIAL or qual == "torch.nn.Sequential":
-                return Model(qual.rsplit(".", 1)[-1], self.expression_layers(expr, scope), None, expr)
+                return Model(qual.rsplit(".", 1)[-1], self.expression_layers(expr, scope, before), None, expr)
             if qual in KERAS_MODEL:
                 # Functional API: the layers that feed the outputs, else all those built in the scope.
                 outputs = functional_outputs(expr)
@@ -291,38 +315,64 @@ class ModelFacts:
             return None
         if t is cst.Attribute and expr.attr.value == "module":
             return self.model_of(expr.value, scope, before, depth + 1)
+        if t is cst.Attribute:
+            # `tf.model = keras.Sequential()` then `tf.model.add(...)`, `tf.model.compile(...)`: an attribute
+            # set on a module or object holds what was last assigned to it in this scope.
+            text = dotted(expr)
+            assigned = self._last_assignment(text, scope, before) if text is not None else None
+            if assigned is not None:
+                model = self.model_of(assigned.node.value, scope, assigned.seq, depth + 1)
+                if model is not None:
+                    added = self._added_layers(text, scope, assigned.seq, self._next_assignment(text, scope, assigned.seq))
+                    model = Model(model.label, model.layers + added, model.info, model.node) if added else model
+                return model
         return None
+
+    def _attribute_assignments(self, text: str, scope: Scope) -> list[Site]:
+        key = (id(scope), text)
+        found = self._attribute_sites.get(key)
+        if found is None:
+            found = self._attribute_sites[key] = [
+                site for site in scope.sites
+                if type(site.node) is cst.Assign
+                and any(dotted(t.target) == text for t in site.node.targets)
+            ]
+        return found
+
+    def _last_assignment(self, text: str, scope: Scope, before: int | None) -> Site | None:
+        sites = [s for s in self._attribute_assignments(text, scope) if before is None or s.seq < before]
+        return sites[-1] if sites else None
+
+    def _next_assignment(self, text: str, scope: Scope, after: int) -> int | None:
+        return next((s.seq for s in self._attribute_assignments(text, scope) if s.seq > after), None)
 
     def _with_added_layers(self, model: Model, binding: Binding) -> Model:
         """Keras `model.add(layer)` and torch `model.add_module(name, layer)` calls on the name while it
         holds this model (a notebook rebinds `model` cell after cell)."""
-        added = self._added_layers(binding)
+        later = [b.seq for b in binding.scope.bindings.get(binding.name, []) if b.seq > binding.seq]
+        added = self._added_layers(binding.name, binding.scope, binding.seq, min(later) if later else None)
         if not added:
             return model
         return Model(model.label, model.layers + added, model.info, model.node)
 
-    def _added_layers(self, binding: Binding) -> list[Layer]:
+    def _added_layers(self, receiver: str, scope: Scope, start: int, end: int | None) -> list[Layer]:
         # Read once per binding: model_of is asked once per training step, and reading the whole scope
         # each time made a file of many loops cost quadratic time.
-        key = id(binding)
+        key = (receiver, id(scope), start)
         if key in self._added:
             return self._added[key]
-        name, scope = binding.name, binding.scope
-        later = [b.seq for b in scope.bindings.get(name, []) if b.seq > binding.seq]
-        end = min(later) if later else None
         added = []
         for site in scope.calls:
-            if site.seq < binding.seq or (end is not None and site.seq > end):
+            if site.seq < start or (end is not None and site.seq > end):
                 continue
             func = site.node.func
             if (
                 type(func) is cst.Attribute
                 and func.attr.value in ("add", "add_module", "append")
-                and type(func.value) is cst.Name
-                and func.value.value == name
+                and dotted(func.value) == receiver
             ):
                 for arg in site.node.args:
-                    added.extend(self.expression_layers(arg.value, scope))
+                    added.extend(self.expression_layers(arg.value, scope, site.seq))
         self._added[key] = added
         return added
 
@@ -356,6 +406,18 @@ def functional_graph(expr: cst.BaseExpression, scope: Scope, before: int | None)
                 continue
             seen.add(id(binding))
             stack.append((binding.value, binding.scope, binding.seq))
+            if type(binding.value) in (cst.List, cst.Tuple):
+                # `outputs = []` then `outputs.append(out)` in a loop: the list holds what is appended.
+                for site in binding.scope.calls:
+                    func = site.node.func
+                    if (
+                        site.seq > binding.seq
+                        and type(func) is cst.Attribute
+                        and func.attr.value in ("append", "extend", "insert")
+                        and type(func.value) is cst.Name
+                        and func.value.value == node.value
+                    ):
+                        stack.extend((a.value, binding.scope, site.seq) for a in site.node.args)
             continue
         yield node, where
         if t is cst.Call:
