@@ -18,6 +18,9 @@ ESCAPE = re.compile(r"%(?!=)|!(?!=)|/(?![=/])|[?,;]")
 # A cell magic (%%bash, %%time) makes the whole cell something other than Python; `%%time?` is
 # help on the magic and leaves the cell alone.
 CELL_MAGIC = re.compile(r"%%(?!\w+\?)")
+# Cell magics that run the rest of the cell as Python in the notebook's namespace (`%%time` above a
+# model.fit): the cell is read as code.
+PYTHON_CELL_MAGIC = re.compile(r"%%(time|capture)(\s|$)")
 
 # IPython's help syntax at the end of a logical line: `model?`, `nn.LSTM??`, `x[0]?`, `%time?`.
 HELP_END = re.compile(r"%{0,2}(?!\d)[\w*]+(?:\.(?!\d)[\w*]+|\[-?[0-9]+\])*\?\??$")
@@ -49,8 +52,10 @@ def cell_code(text: str) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     lines = _dedent(lines)
-    first = next((line for line in lines if line.strip()), "")
-    if CELL_MAGIC.match(first):
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and PYTHON_CELL_MAGIC.match(lines[first]):
+        return [""] * (first + 1) + _replace_commands(lines[first + 1 :])
+    if first is not None and CELL_MAGIC.match(lines[first]):
         return [""] * len(lines)
     return _replace_commands(lines)
 
