@@ -181,27 +181,8 @@ def _rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
             and not any(_covers(ctx, c, u, several) for c in clips)
             and not optimizer_clips(ctx, u)
         ]
-        if not unclipped:
-            continue
-        model, layer = _recurrent(update_models(ctx, unclipped[0])) or found
-        step = unclipped[0]
-        advice = update_fix(ctx, step)
-        note = ""
-        if off is not None:
-            where, condition = off
-            note = f": the clipping at {where} never runs with the defaults"
-            advice = f"make the clipping run by default ({condition}), or {advice}"
-            built = NoFix("the clipping is there but off by default: change the default instead")
-        else:
-            if clips:
-                note = f": the clipping at {ctx.where(clips[0].node)} does not reach {call_text(ctx, step)}"
-            if tf_update(step) is not None:
-                built = NoFix("a TensorFlow update is clipped by its optimizer or in the step: which is the author's choice")
-            else:
-                built = clip_before_steps(facts, path, unclipped)
-        help, fix = offered(advice, built)
-        message = f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping{note}"
-        yield ctx.finding("GL101", step.node, message, help, fix=fix)
+        for steps in _by_optimizer(ctx, unclipped):
+            yield _unclipped_finding(ctx, path, found, steps, off, clips)
     for compile_ in facts.frameworks.keras_compiles():
         yield from _framework_finding(
             ctx, compile_.model, compile_.clipping, compile_.site.node, keras=True,
@@ -211,6 +192,46 @@ def _rnn_without_clipping(ctx: CheckContext) -> Iterator[Finding]:
         yield from _framework_finding(ctx, fit.model, fit.clipping, fit.trainer_call, lightning=True)
     for training in facts.frameworks.hf_trainings():
         yield from _framework_finding(ctx, training.model, training.clipping, training.trainer_call)
+
+
+def _unclipped_finding(
+    ctx: CheckContext, path: TrainingPath, found: tuple[Model, Layer], steps: list[Event],
+    off: tuple[str, str] | None, clips: list[Event],
+) -> Finding:
+    """GL101 for the unclipped updates of one optimizer, reported at the first."""
+    model, layer = _recurrent(update_models(ctx, steps[0])) or found
+    step = steps[0]
+    advice = update_fix(ctx, step)
+    note = ""
+    if off is not None:
+        where, condition = off
+        note = f": the clipping at {where} never runs with the defaults"
+        advice = f"make the clipping run by default ({condition}), or {advice}"
+        built = NoFix("the clipping is there but off by default: change the default instead")
+    else:
+        if clips:
+            note = f": the clipping at {ctx.where(clips[0].node)} does not reach {call_text(ctx, step)}"
+        if tf_update(step) is not None:
+            built = NoFix("a TensorFlow update is clipped by its optimizer or in the step: which is the author's choice")
+        else:
+            built = clip_before_steps(ctx.facts, path, steps)
+    help, fix = offered(advice, built)
+    message = f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping{note}"
+    return ctx.finding("GL101", step.node, message, help, fix=fix)
+
+
+def _by_optimizer(ctx: CheckContext, updates: list[Event]) -> list[list[Event]]:
+    """The updates grouped by the optimizer they step (the call that built it): a GAN's generator and
+    discriminator, or two optimizers of one model, are each a mistake of their own; updates whose
+    optimizer cannot be told are one group."""
+    groups: dict[int | None, list[Event]] = {}
+    for update in updates:
+        optimizer = stepped_optimizer(ctx.facts, update)
+        made = None
+        if optimizer is not None:
+            made = ctx.facts.loops.home(update.site.scope).loops.constructor(optimizer, update.site.scope, update.site.seq)
+        groups.setdefault(id(made) if made is not None else None, []).append(update)
+    return list(groups.values())
 
 
 def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lightning=False, fix=None):

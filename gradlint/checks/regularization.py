@@ -7,7 +7,7 @@ import libcst as cst
 
 from gradlint.checks.context import CheckContext
 from gradlint.checks.registry import register
-from gradlint.facts.loops import MANUAL_STEP, STEP, trained_models
+from gradlint.facts.loops import MANUAL_STEP, STEP, TrainingPath, trained_models
 from gradlint.facts.models import Model
 from gradlint.facts.optimizers import Optimizer
 from gradlint.facts.values import _keyword
@@ -77,26 +77,35 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
     reg = facts.regularization
     reported: set[int] = set()
     for path in facts.loops.paths():
-        risk = at_risk(ctx, trained_models(facts.loops, path))
-        if risk is None or path.of(MANUAL_STEP) or reg.keras_regularized(risk[0]) is not None:
+        if path.of(MANUAL_STEP):
             continue
-        optimizers = [facts.optimizers.for_event(e) for e in path.of(STEP)]
+        steps = path.of(STEP)
+        optimizers = [facts.optimizers.for_event(e) for e in steps]
         if not optimizers or any(o is None for o in optimizers):
             continue  # an optimizer we cannot read: it may decay
-        decays = [decay_of(o, ctx) for o in optimizers]
-        if any(d is not False for d, _ in decays):
-            continue
-        if any(reg.group_decay(o.call) is not False for o in optimizers):
-            continue
         scopes = reg.reachable([path.root] + [e.site.scope for e in path.events])
         if reg.loss_penalty(scopes) is not None:
             continue
-        optimizer = optimizers[0]
-        if id(optimizer.call) in reported:
-            continue
-        reported.add(id(optimizer.call))
-        fix = KERAS_FIX if optimizer.keras else TF1_FIX if optimizer.qualname.startswith("tf.") else FIX
-        yield _finding(ctx, optimizer.call, risk, decays[0][1], fix)
+        # Each optimizer is judged on the models it trains: a GAN's discriminator, or a second optimizer
+        # of the same model, is a finding of its own.
+        by_call = {id(o.call): o for o in optimizers}
+        for optimizer in by_call.values():
+            if id(optimizer.call) in reported:
+                continue
+            if len(by_call) == 1:
+                models = trained_models(facts.loops, path)
+            else:
+                others = {id(e) for e, o in zip(steps, optimizers) if o.call is not optimizer.call}
+                models = trained_models(facts.loops, TrainingPath(path.root, [e for e in path.events if id(e) not in others]))
+            risk = at_risk(ctx, models)
+            if risk is None or reg.keras_regularized(risk[0]) is not None:
+                continue
+            decays, note = decay_of(optimizer, ctx)
+            if decays is not False or reg.group_decay(optimizer.call) is not False:
+                continue
+            reported.add(id(optimizer.call))
+            fix = KERAS_FIX if optimizer.keras else TF1_FIX if optimizer.qualname.startswith("tf.") else FIX
+            yield _finding(ctx, optimizer.call, risk, note, fix)
     for compile_ in facts.frameworks.keras_compiles():
         risk = at_risk(ctx, [compile_.model] if compile_.model is not None else [])
         if risk is None or reg.keras_regularized(compile_.model) is not None:
