@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import bisect
+import builtins
 import functools
+import weakref
 from operator import attrgetter
 
 import libcst as cst
 
 from gradlint.facts.index import Binding, Scope, dotted
+
+_BUILTINS = frozenset(dir(builtins))
 
 # The qualified-name prefix given to classes and functions defined in the file itself.
 LOCAL = "<local>"
@@ -48,6 +52,65 @@ ALIASES = {
 
 
 _PREFIXES = sorted(ALIASES, key=len, reverse=True)
+
+# What `from <module> import *` brings in, for the names rules ask about, where a file star-imports
+# from more than one framework module (`from keras.layers import *` beside `from keras.models import *`).
+_LAYERS = (
+    "SimpleRNN LSTM GRU SimpleRNNCell LSTMCell GRUCell CuDNNLSTM CuDNNGRU ConvLSTM1D ConvLSTM2D ConvLSTM3D RNN "
+    "Bidirectional TimeDistributed Dense Embedding BatchNormalization LayerNormalization GroupNormalization "
+    "UnitNormalization Input InputLayer Add add Dropout Flatten Activation Concatenate concatenate"
+)
+_OPTIMIZERS = "SGD Adam AdamW Adamax Nadam Adagrad Adadelta RMSprop Ftrl Lion"
+STAR_MEMBERS = {
+    "keras.layers": frozenset(_LAYERS.split()),
+    "keras.models": frozenset({"Sequential", "Model", "load_model", "clone_model"}),
+    "keras": frozenset({"Sequential", "Model", "Input", "layers", "models", "optimizers", "regularizers"}),
+    "keras.optimizers": frozenset(_OPTIMIZERS.split()),
+    "keras.regularizers": frozenset({"l1", "l2", "l1_l2", "L1", "L2", "L1L2"}),
+    "torch.nn": frozenset(
+        "RNN LSTM GRU RNNCell LSTMCell GRUCell Linear LazyLinear Embedding Sequential ModuleList Module "
+        "LayerNorm BatchNorm1d BatchNorm2d GroupNorm RMSNorm Parameter".split()
+    ),
+    "torch.optim": frozenset(
+        "SGD Adam AdamW Adamax NAdam RAdam Adagrad Adadelta RMSprop Rprop LBFGS SparseAdam ASGD".split()
+    ),
+}
+# Modules whose star import is followed: the frameworks' own, never a file of the project.
+_STAR_FRAMEWORKS = ("torch", "keras", "tf")
+_star_modules: "weakref.WeakKeyDictionary[Scope, tuple[str, ...]]" = weakref.WeakKeyDictionary()
+
+
+def star_imported(name: str, scope: Scope) -> str | None:
+    """`LSTM` -> `keras.layers.LSTM` after `from tensorflow.keras.layers import *` at the top of the file.
+    With star imports from several framework modules, only a name known to be in one of them (the last
+    such import wins, as in Python); None when unknown."""
+    root = scope
+    while root.parent is not None:
+        root = root.parent
+    modules = _star_modules.get(root)
+    if modules is None:
+        modules = _star_modules[root] = _framework_star_imports(root.node)
+    if not modules:
+        return None
+    if len(modules) == 1:
+        return f"{modules[0]}.{name}"
+    for module in reversed(modules):
+        if name in STAR_MEMBERS.get(module, ()):
+            return f"{module}.{name}"
+    return None
+
+
+def _framework_star_imports(module: cst.CSTNode) -> tuple[str, ...]:
+    found = []
+    for stmt in getattr(module, "body", ()):
+        if type(stmt) is not cst.SimpleStatementLine:
+            continue
+        for small in stmt.body:
+            if type(small) is cst.ImportFrom and isinstance(small.names, cst.ImportStar) and not small.relative:
+                qual = canonical(dotted(small.module) or "")
+                if qual.split(".")[0] in _STAR_FRAMEWORKS:
+                    found.append(qual)
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -109,6 +172,9 @@ def _qualified_name(node: cst.BaseExpression, scope: Scope, before: int | None) 
     head, _, rest = name.partition(".")
     binding = lookup(head, scope, before)
     if binding is None:
+        starred = star_imported(head, scope) if head not in _BUILTINS else None
+        if starred is not None:
+            return canonical(f"{starred}.{rest}" if rest else starred)
         return name
     if binding.kind == "import":
         qual = binding.qualname or head
