@@ -40,6 +40,9 @@ KERAS_DEFAULTS = {
     "AdamW": {"learning_rate": 1e-3, "weight_decay": 0.004},
     "RMSprop": {"learning_rate": 1e-3, "weight_decay": None},
     "Adagrad": {"learning_rate": 1e-3, "weight_decay": None},
+    "Nadam": {"learning_rate": 1e-3, "weight_decay": None},
+    "Adamax": {"learning_rate": 1e-3, "weight_decay": None},
+    "Adadelta": {"learning_rate": 1e-3, "weight_decay": None},
 }
 # torch optimizers that take no weight_decay at all: they never penalise weights.
 for _name in ("LBFGS", "Rprop", "SparseAdam"):
