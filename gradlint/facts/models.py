@@ -256,7 +256,8 @@ class ModelFacts:
                 name = qual[len(LOCAL) + 1 :]
                 info = self.facts.index.classes.get(name)
                 if info is not None:
-                    return Model(f"class {name}", self.class_layers(info), info, info.node)
+                    layers = self.class_layers(info) + self._passed_layers(expr, scope, before, depth)
+                    return Model(f"class {name}", layers, info, info.node)
                 function = self.facts.function(name)
                 if function is not None:
                     # A builder function: what it returns, else everything it builds.
@@ -276,7 +277,8 @@ class ModelFacts:
             other = self.facts.imported_class(qual) if qual else None
             if other is not None:
                 facts, info = other
-                return Model(f"class {info.name}", facts.models.class_layers(info), info, info.node)
+                layers = facts.models.class_layers(info) + self._passed_layers(expr, scope, before, depth)
+                return Model(f"class {info.name}", layers, info, info.node)
             # Wrappers that hold the model as first argument.
             if (
                 qual.endswith("DataParallel")
@@ -345,6 +347,18 @@ class ModelFacts:
 
     def _next_assignment(self, text: str, scope: Scope, after: int) -> int | None:
         return next((s.seq for s in self._attribute_assignments(text, scope) if s.seq > after), None)
+
+    def _passed_layers(self, call: cst.Call, scope: Scope, before: int | None, depth: int) -> list[Layer]:
+        """The layers of the models a constructor is given: `Seq2Seq(encoder, decoder)` holds and trains
+        both (the class keeps them as attributes)."""
+        layers = []
+        for arg in call.args:
+            if arg.star or type(arg.value) not in (cst.Name, cst.Call, cst.Attribute):
+                continue
+            model = self.model_of(arg.value, scope, before, depth + 1)
+            if model is not None:
+                layers.extend(layer for layer in model.layers if layer not in layers)
+        return layers
 
     def _with_added_layers(self, model: Model, binding: Binding) -> Model:
         """Keras `model.add(layer)` and torch `model.add_module(name, layer)` calls on the name while it
