@@ -49,7 +49,11 @@ def fix_text(text: str, path: str, settings: Settings) -> tuple[str, int]:
 
     total = 0
     for _ in range(MAX_ROUNDS):
-        groups = _disjoint(_fix_groups(check_unit(SourceUnit(path, text), settings, Project())))
+        # Checked as the file at `path`, as the lint checks it: the project follows a file's star imports
+        # (`from utils import *`) only for a file it knows, and without them a fix would add a second clip
+        # beside a helper's clipping that the lint sees.
+        unit = SourceUnit(path, text)
+        groups = _disjoint(_fix_groups(check_unit(unit, settings, Project(), Path(path))))
         applied = 0
         for attempt in [groups] + ([[g] for g in groups] if len(groups) > 1 else []):
             new_text = apply_edits(text, [e for edits in attempt for e in edits])

@@ -257,3 +257,33 @@ for x in data:
     result = fixed(source)
     assert result.count("scaler.unscale_(opt)") == 1
     assert "backward()\n    scaler.unscale_(opt)\n    for p in model.parameters():" in result
+
+
+def test_fix_reads_the_neighbours_the_lint_reads(tmp_path, monkeypatch):
+    # The clipping is in a helper the script takes by `from utils import *`: the lint sees it, and --fix
+    # must not add a second clip beside it.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "utils.py").write_text(
+        """
+def clip_gradient(optimizer, grad_clip):
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            param.grad.data.clamp_(-grad_clip, grad_clip)
+"""
+    )
+    source = """
+import torch
+from utils import *
+
+model = torch.nn.LSTM(4, 4)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x in data:
+    optimizer.zero_grad()
+    model(x)[0].sum().backward()
+    clip_gradient(optimizer, 5.0)
+    optimizer.step()
+"""
+    (tmp_path / "train.py").write_text(source)
+    assert "GL101" not in cli("train.py", "--no-cache").stdout
+    assert cli("train.py", "--diff", "--no-cache").stdout == ""
+    assert fix_text(source, "train.py", Settings()) == (source, 0)
