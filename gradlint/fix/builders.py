@@ -175,7 +175,11 @@ def clip_params(facts: "FileFacts", step: Event) -> str | None:
         return None
     scope, seq = step.site.scope, step.site.seq
     found = optimizer_params(facts.loops, step, follow_names=False)
-    if found is not None:
+    # An optimizer a function is handed was read from one of its callers: another call may hand it an
+    # optimizer of another model, and a global that names the model only where the function is called
+    # from `__main__` would clip the wrong one. Such a step clips what its own optimizer holds.
+    handed = facts.loops.home(scope).loops.constructor(optimizer, scope, seq, follow_params=False) is None
+    if found is not None and not handed:
         expr, home = found
         text = facts.code(expr).strip()
         if (
