@@ -57,6 +57,10 @@ class Project:
             self.remember(path, FileFacts(str(path), module, self, text))
         return self._facts[path]
 
+    def parsed(self) -> list[str]:
+        """The files this project has read so far (for measuring what a run reached)."""
+        return [str(path) for path, facts in self._facts.items() if facts is not None]
+
     def known(self, path: Path) -> "FileFacts | None":
         """Facts already built for a file (as a neighbour of another), without parsing it."""
         return self._facts.get(path.resolve())
