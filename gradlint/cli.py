@@ -54,6 +54,9 @@ def check(
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Codes or prefixes to skip."),
     extend_select: Optional[List[str]] = typer.Option(None, "--extend-select", help="Codes or prefixes to add."),
     output_format: str = typer.Option("text", "--format", help="text, json, sarif or github."),
+    text_style: str = typer.Option(
+        "full", "--output-format", help="For text: full (source and help) or concise (one line a finding)."
+    ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to a file."),
     statistics: bool = typer.Option(False, "--statistics", help="Show counts per rule instead of each finding."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
@@ -76,10 +79,12 @@ def check(
     from gradlint.checks import all_rules
     from gradlint.config import ConfigError, check_code, load_settings
     from gradlint.engine import lint_paths
-    from gradlint.report import FORMATS, render
+    from gradlint.report import FORMATS, TEXT_STYLES, render
 
     if output_format not in FORMATS:
         fail(f"unknown format '{output_format}' (choose from {', '.join(FORMATS)})")
+    if text_style not in TEXT_STYLES:
+        fail(f"unknown output format '{text_style}' (choose from {', '.join(TEXT_STYLES)})")
     try:
         settings = load_settings(config)
         codes = [r.code for r in all_rules()]
@@ -132,6 +137,8 @@ def check(
         statistics=statistics,
         root=settings.root,
         files_not_checked=len(result.internal_errors) + len(result.unchecked),
+        # --quiet is for hooks and scripts: one line a finding.
+        concise=quiet or text_style == "concise",
     )
     if quiet and output_format == "text" and not statistics:
         text = "".join(line + "\n" for line in text.splitlines() if line and ":" in line and " [" in line)

@@ -107,7 +107,8 @@ def diagnostic(finding: Finding, positions: Positions) -> types.Diagnostic:
     end = positions.at(finding.end_line, finding.end_column)
     return types.Diagnostic(
         range=types.Range(start=start, end=end),
-        message=finding.message,
+        # Editors show the message as it is, lines and all: the fix goes on a line of its own.
+        message=finding.message if finding.help is None else f"{finding.message}\nhelp: {finding.help}",
         severity=_SEVERITY[finding.severity],
         code=finding.code,
         code_description=types.CodeDescription(href=rule.help_uri) if rule is not None and rule.help_uri else None,

@@ -261,7 +261,7 @@ def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lig
     yield ctx.finding(
         "GL101",
         node,
-        f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping ({clipping.setting})",
+        f"{describe_layer(ctx, layer)} in {model.label} is trained without clipping ({clipping.setting})",
         advice,
         fix=fix,
     )

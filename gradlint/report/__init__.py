@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from gradlint.checks.registry import Rule
 
 FORMATS = ("text", "json", "sarif", "github")
+# How the text format shows each finding: with its source and help (full), or on one line (concise).
+TEXT_STYLES = ("full", "concise")
 
 
 def render(
@@ -22,11 +24,12 @@ def render(
     color: bool = False,
     statistics: bool = False,
     root: Path | None = None,
+    concise: bool = False,
 ) -> str:
     """Render `findings` (already sorted) in output format `fmt`.
 
-    `files_not_checked` (files gradlint failed on or skipped), `color` and `statistics` only affect the
-    text format; `root` makes paths relative in the sarif and github formats, which CI services resolve
+    `files_not_checked` (files gradlint failed on or skipped), `color`, `statistics` and `concise` (one line
+    a finding, without its source and help) only affect the text format; `root` makes paths relative in the sarif and github formats, which CI services resolve
     against the repository root.
     """
     # Imported here so `import gradlint.report` stays cheap (rich is only needed for text).
@@ -39,6 +42,7 @@ def render(
             files_not_checked=files_not_checked,
             color=color,
             statistics=statistics,
+            concise=concise,
         )
     if fmt == "json":
         from gradlint.report.json_format import render_json
@@ -55,4 +59,4 @@ def render(
     raise ValueError(f"unknown output format {fmt!r}; expected one of: {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "TEXT_STYLES", "render"]

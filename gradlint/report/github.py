@@ -33,6 +33,8 @@ def command(finding: Finding, root: Path | None = None) -> str:
             props.append(("endColumn", str(finding.end_column)))
     props.append(("title", f"{finding.code} ({finding.name})"))
     message = finding.message
+    if finding.help is not None:
+        message += f"\nhelp: {finding.help}"
     if finding.cell is not None:
         # GitHub only knows lines of the .ipynb file; the cell tells the reader where to look.
         message = f"cell {finding.cell}: {message}"

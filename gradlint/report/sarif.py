@@ -118,8 +118,14 @@ def result(finding: Finding, rule_index: int, fingerprint_value: str, root: Path
     fix = sarif_fix(finding, location)
     if fix is not None:
         out["fixes"] = [fix]
+    properties: dict = {}
+    if finding.help is not None:
+        # The rule's descriptor holds its general help; this is the fix for this finding, in its framework.
+        properties["help"] = printable(finding.help)
     if finding.cell is not None:
-        out["properties"] = {"cell": finding.cell}
+        properties["cell"] = finding.cell
+    if properties:
+        out["properties"] = properties
     return out
 
 

@@ -20,6 +20,7 @@ def make_finding(
     message: str = "LSTM trained without gradient clipping",
     fix: Fix | None = None,
     cell: int | None = None,
+    help: str | None = None,
 ) -> Finding:
     return Finding(
         code=code,
@@ -33,6 +34,7 @@ def make_finding(
         message=message,
         fix=fix,
         cell=cell,
+        help=help,
     )
 
 

@@ -60,3 +60,8 @@ def test_paths_are_made_relative_to_root(tmp_path: Path):
 def test_end_before_start_is_left_out():
     out = github([make_finding(line=5, end_line=4, end_column=1)])
     assert "endLine" not in out and "endColumn" not in out
+
+
+def test_help_follows_the_message_on_a_line_of_its_own():
+    out = github([make_finding(help="add `clipnorm=1.0`, or lower the lr")])
+    assert out.endswith("::LSTM trained without gradient clipping%0Ahelp: add `clipnorm=1.0`, or lower the lr\n")

@@ -44,3 +44,11 @@ def test_unknown_format_is_a_clear_error():
 def test_every_advertised_format_renders():
     for fmt in FORMATS:
         assert isinstance(render(sample_findings(), fmt, rules=sample_rules(), files_checked=1), str)
+
+
+def test_json_carries_the_help_apart_from_the_message():
+    findings = [make_finding(help="add `clipnorm=1.0` to the optimizer"), make_finding()]
+    first, second = json.loads(as_json(findings))
+    assert first["message"] == "LSTM trained without gradient clipping"
+    assert first["help"] == "add `clipnorm=1.0` to the optimizer"
+    assert second["help"] is None

@@ -150,3 +150,17 @@ def test_bad_end_position_is_dropped_not_emitted():
         "startLine": 5,
         "startColumn": 3,
     }
+
+
+def test_result_message_is_the_message_and_the_help_goes_alongside():
+    finding = make_finding(fix=CLIP_FIX, help="add `torch.nn.utils.clip_grad_norm_(params, 1.0)`")
+    log = sarif([finding, make_finding(path="nb.ipynb", cell=2, help="add `clipnorm=1.0`")])
+    assert_valid(log)
+    result, notebook = log["runs"][0]["results"]
+    assert result["message"]["text"] == "LSTM trained without gradient clipping"
+    assert result["properties"] == {"help": "add `torch.nn.utils.clip_grad_norm_(params, 1.0)`"}
+    assert result["fixes"][0]["artifactChanges"][0]["replacements"]
+    assert notebook["properties"] == {"help": "add `clipnorm=1.0`", "cell": 2}
+    # The rule's own help (its summary and page) is in the descriptor the result points at.
+    rule = log["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"]]
+    assert rule["help"]["text"] and rule["helpUri"].endswith("GL101.md")

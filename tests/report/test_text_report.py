@@ -11,7 +11,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def text(findings, **kwargs) -> str:
+    """The concise form: one line a finding (the full form has tests of its own, in test_text_full.py)."""
     kwargs.setdefault("files_checked", 5)
+    kwargs.setdefault("concise", True)
     return render(findings, "text", rules=sample_rules(), **kwargs)
 
 
