@@ -53,11 +53,12 @@ def test_exit_codes_clean_findings_and_exit_zero(tmp_path):
 
 
 def test_syntax_error_is_gl001_exit_2_and_other_files_still_linted(tmp_path):
-    write(tmp_path / "broken.py", "import torch\ndef f(:\n    pass\n")
+    # Training code (files with no training marker are not parsed at all, so not reported).
+    write(tmp_path / "broken.py", "import torch\nloss.backward()\ndef f(:\n    pass\n")
     write(tmp_path / "bad.py", FLAGGED)
     code, out, err = run(tmp_path, ".")
     assert code == 2
-    assert "broken.py:2:7: GL001 [error] syntax error: " in out
+    assert "broken.py:3:7: GL001 [error] syntax error: " in out
     assert "GL101" in out
     assert "Traceback" not in out + err
 
@@ -274,7 +275,7 @@ def test_an_internal_error_on_one_file_is_one_line_exit_2_and_the_rest_is_linted
         return []
 
     monkeypatch.setitem(RULES, "GL302", RULES["GL302"].__class__(**{**RULES["GL302"].__dict__, "check": broken}))
-    write(tmp_path / "boom.py", CLEAN)
+    write(tmp_path / "boom.py", CLEAN + "loss.backward()\n")
     write(tmp_path / "bad.py", FLAGGED)
     code, out, err = run(tmp_path, ".", "--no-cache", "--jobs", "1")
     assert code == 2
