@@ -42,6 +42,8 @@ CLIP_METHODS = frozenset(
 )
 OPTIMIZER_PREFIXES = ("torch.optim.", "transformers.", "bitsandbytes.", "apex.", "timm.optim", "torch_optimizer.", "keras.optimizers.")
 SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transformers.optimization.get_")
+# nn.Module methods that return the module itself (`model = model.cuda()`).
+RETURNS_MODULE = frozenset({"to", "cuda", "cpu", "double", "float", "half", "bfloat16", "train", "eval"})
 # torch.distributed.autograd: backward(context_id, [loss]) accumulates into the context, not `.grad`.
 DIST_AUTOGRAD_BACKWARD = "torch.distributed.autograd.backward"
 DIST_AUTOGRAD_CONTEXT = "torch.distributed.autograd.context"
@@ -440,7 +442,27 @@ class LoopFacts:
             target = self._project_callee(site)
             if target is not None:
                 self.facts.project.add_caller(target, self.facts, site)
+        if target is None:
+            target = self._returned_function(site)
         return target
+
+    def _returned_function(self, site: Site) -> Scope | None:
+        """`train_step = model.trainer(optimizer)` then `train_step(batch)`: the function the maker returns
+        (a step closure defined inside a method, of this file or another)."""
+        func = site.node.func
+        binding = lookup(func.value, site.scope, site.seq) if type(func) is cst.Name else None
+        if binding is None or binding.kind != "assign" or type(binding.value) is not cst.Call:
+            return None
+        made_at = self.facts.site_of(binding.value)
+        maker = self.callee(made_at) if made_at is not None else None
+        if maker is None:
+            return None
+        home = self.home(maker)
+        for returned in maker.returns:
+            inner = lookup(returned.value, maker, None) if type(returned) is cst.Name else None
+            if inner is not None and inner.kind == "def" and inner.scope is maker:
+                return next((f for f in home.index.functions if f.node is inner.node), None)
+        return None
 
     def _project_callee(self, site: Site) -> Scope | None:
         """A function or method of another file of the project: `train_epoch(...)` imported from
@@ -453,6 +475,12 @@ class LoopFacts:
                 return found[1]
         if type(func) is cst.Attribute and not (type(func.value) is cst.Name and func.value.value == "self"):
             made = self.constructor(func.value, site.scope, site.seq, follow_params=False)
+            for _ in range(4):
+                # `model = model.cuda()`: the module itself, moved; its class is the one that built it.
+                if made is None or type(made.func) is not cst.Attribute or made.func.attr.value not in RETURNS_MODULE:
+                    break
+                at = self.facts.site_of(made)
+                made = self.constructor(made.func.value, at.scope, at.seq, follow_params=False) if at else None
             made_qual = qualified_name(made.func, self.facts.scope_of_call(made)) if made is not None else None
             other = self.facts.imported_class(made_qual) if made_qual else None
             if other is not None:
@@ -563,7 +591,9 @@ class LoopFacts:
         paths = []
         for root in roots:
             path = TrainingPath(root, self.events(root))
-            if path.is_training:
+            # A function nothing here calls is training code only if it loops over its updates itself:
+            # one backward and step, never called, is a step someone else may or may not drive.
+            if path.is_training and (root is self.facts.index.scope or any(e.loops for e in path.updates)):
                 paths.append(path)
         self._paths = paths
         return paths
@@ -689,6 +719,22 @@ def _parameter_owners(node: cst.CSTNode) -> list[cst.BaseExpression]:
     return owners
 
 
+def _method_parameter_owners(loops: LoopFacts, params: cst.BaseExpression, scope: Scope) -> list[cst.BaseExpression]:
+    """`model.learnable_parameters()`: a method of the model's class (of any file) that returns its own
+    parameters (`[p for p in self.parameters() if p.requires_grad]`) -> the model."""
+    if type(params) is not cst.Call or type(params.func) is not cst.Attribute:
+        return []
+    home = loops.home(scope)
+    site = home.site_of(params)
+    method = home.loops.callee(site) if site is not None else None
+    if method is None or method.cls is None:
+        return []
+    for returned in method.returns:
+        if any(type(o) is cst.Name and o.value == "self" for o in _parameter_owners(returned)):
+            return [params.func.value]
+    return []
+
+
 def optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True) -> tuple[cst.BaseExpression, Scope] | None:
     """The parameters expression the optimizer stepped by `event` was built with, and its scope.
 
@@ -760,7 +806,7 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
         found = optimizer_params(loops, event)
         if found is not None:
             params, scope = found
-            for owner in _parameter_owners(params):
+            for owner in _parameter_owners(params) or _method_parameter_owners(loops, params, scope):
                 add(owner, scope, None)
     if models:
         return models

@@ -98,3 +98,15 @@ def test_each_optimizer_without_weight_decay_is_its_own_gl201(tmp_path):
         "nn.GRU(hidden, hidden, num_layers=2, bidirectional=True, batch_first=True)", "nn.Linear(hidden, 2 * hidden)"
     ).replace("self.gru(self.embed(x))[0][:, -1]", "self.gru(self.embed(x))[:, -1]"))
     assert codes([train], root) == [("train.py", 41, "GL201")]
+
+
+def test_a_step_closure_returned_by_a_method_of_another_file_is_on_the_path(tmp_path):
+    root = PROJECTS / "step_closure" / "flagged"
+    [finding] = lint_paths([root / "train.py"], Settings(root=root)).findings
+    assert (finding.line, finding.code) == (13, "GL101")  # train_step(...), the closure vae.trainer returned
+    assert "(at vae.py:25, run by this call)" in finding.message
+    # The optimizer's parameters come from a method returning the model's own: the model is still known.
+    shutil.copytree(root, tmp_path / "p")
+    train = tmp_path / "p" / "train.py"
+    train.write_text(train.read_text().replace(", weight_decay=1e-4", ""))
+    assert codes([train], tmp_path / "p") == [("train.py", 10, "GL201"), ("train.py", 13, "GL101")]
