@@ -591,9 +591,11 @@ class LoopFacts:
         paths = []
         for root in roots:
             path = TrainingPath(root, self.events(root))
-            # A function nothing here calls is training code only if it loops over its updates itself:
-            # one backward and step, never called, is a step someone else may or may not drive.
-            if path.is_training and (root is self.facts.index.scope or any(e.loops for e in path.updates)):
+            # A script that drives its own training shows what it trains with: a one-step function it
+            # never calls (no loop of its own) is left over, not training code. In a file with no driver
+            # (a module of helpers) such a function is the step its importers call.
+            leftover = paths and paths[0].root is self.facts.index.scope and not any(e.loops for e in path.updates)
+            if path.is_training and not leftover:
                 paths.append(path)
         self._paths = paths
         return paths
