@@ -126,6 +126,34 @@ def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
 
 
 
+def _without_alternatives(layers: list[Layer]) -> list[Layer]:
+    """One layer where the two sides of an if/else build the same class under the same name
+    (`if tf.__version__ >= "1": cell = tf.contrib.rnn.GRUCell(n) else: cell = tf.nn.rnn_cell.GRUCell(n)`):
+    only one side runs."""
+    kept: list[Layer] = []
+    for layer in layers:
+        if not any(_alternatives(layer, other) for other in kept):
+            kept.append(layer)
+    return kept
+
+
+def _alternatives(a: Layer, b: Layer) -> bool:
+    if a.qualname != b.qualname or a.site is None or b.site is None or a.scope is not b.scope:
+        return False
+    target = _assigned_to(a.site)
+    if target is None or target != _assigned_to(b.site):
+        return False
+    sides = {id(c.node): c.holds for c in a.site.ctx.conds}
+    return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c in b.site.ctx.conds)
+
+
+def _assigned_to(site: Site) -> str | None:
+    stmt = site.ctx.stmt
+    if type(stmt) is cst.Assign and len(stmt.targets) == 1:
+        return dotted(stmt.targets[0].target)
+    return None
+
+
 def held_names(node: cst.CSTNode) -> Iterator[cst.Name]:
     """Names an expression passes on as values (call arguments, list items), not the names it calls."""
     stack = [node]
@@ -225,7 +253,7 @@ class ModelFacts:
         layers = []
         for site in scope.calls:
             layers.extend(self._layers_of_call(site.node, scope, site, seen))
-        return layers
+        return _without_alternatives(layers)
 
     def expression_layers(self, node: cst.CSTNode, scope: Scope, before: int | None = None, depth: int = 0) -> list[Layer]:
         """Layers built in an expression, and those it holds by name (`rnn = LSTM(64)` then `model.add(rnn)`,
