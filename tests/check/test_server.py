@@ -182,6 +182,6 @@ async def test_columns_are_utf16_units(client: LanguageClient, tmp_path):
     assert diag.range.start.character == len("    é = 1; ")
 
 
-def test_check_does_not_import_the_server():
+async def test_check_does_not_import_the_server():
     code = "import sys, gradlint.cli, gradlint.engine; print('pygls' in sys.modules or 'gradlint.server' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
