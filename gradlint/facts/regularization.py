@@ -7,7 +7,7 @@ import libcst as cst
 
 from gradlint.facts.index import Scope
 from gradlint.facts.loops import PARAMETER_METHODS
-from gradlint.facts.names import lookup, qualified_name
+from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.facts.optimizers import params_arg
 from gradlint.facts.values import _keyword
 
@@ -27,6 +27,7 @@ NORM_METHODS = frozenset({"norm", "pow", "square", "abs", "square_"})
 WEIGHT_ATTRS = ("weight", "kernel", "recurrent_kernel")
 PARAM_ATTRS = PARAMETER_METHODS | {"weights", "variables", "trainable_weights"}
 KERAS_REGULARIZER_KEYS = ("kernel_regularizer", "recurrent_regularizer")
+TF_VARIABLES = frozenset({"tf.Variable", "tf.get_variable"})
 
 
 def _is_norm(node: cst.CSTNode, scope: Scope) -> bool:
@@ -71,12 +72,21 @@ def _walk(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
             stack.extend((current.body, current.orelse))
 
 
-def _mentions_params(node: cst.CSTNode) -> bool:
-    """`model.parameters()`, `fc.weight`, `lstm.weight_hh_l0`, `model.trainable_variables` in an expression."""
+def _mentions_params(node: cst.CSTNode, scope: Scope) -> bool:
+    """`model.parameters()`, `fc.weight`, `lstm.weight_hh_l0`, `model.trainable_variables` in an expression,
+    or a name bound to a TensorFlow variable (`W = tf.Variable(...)`, then `tf.nn.l2_loss(W)`)."""
     for current in _walk(node):
-        if type(current) is cst.Attribute:
+        t = type(current)
+        if t is cst.Attribute:
             attr = current.attr.value
             if attr in PARAM_ATTRS or attr.startswith(WEIGHT_ATTRS):
+                return True
+        elif t is cst.Name:
+            binding = lookup(current.value, scope)
+            if (
+                binding is not None and binding.kind == "assign" and type(binding.value) is cst.Call
+                and qualified_name(binding.value.func, binding.scope) in TF_VARIABLES
+            ):
                 return True
     return False
 
@@ -85,8 +95,11 @@ def _param_iteration(node: cst.CSTNode, scope: Scope) -> bool:
     """A comprehension or for-loop iterable that ranges over parameters (`params = list(model.parameters())`)."""
     if type(node) is cst.Name:
         binding = lookup(node.value, scope)
-        return binding is not None and binding.kind == "assign" and binding.value is not None and _mentions_params(binding.value)
-    return _mentions_params(node)
+        return (
+            binding is not None and binding.kind == "assign" and binding.value is not None
+            and _mentions_params(binding.value, binding.scope)
+        )
+    return _mentions_params(node, scope)
 
 
 class RegularizationFacts:
@@ -94,7 +107,9 @@ class RegularizationFacts:
         self.facts = facts
 
     def reachable(self, roots: Iterable[Scope]) -> list[Scope]:
-        """The scopes the roots run, following calls into functions and methods of the module."""
+        """The scopes the roots run, following calls into functions and methods of the module, and into
+        the constructors of the model classes they build (a TF1 model adds its L2 term to the loss in
+        `__init__`, in this file or a sibling's)."""
         seen: dict[int, Scope] = {}
         stack = list(roots)
         while stack:
@@ -102,11 +117,21 @@ class RegularizationFacts:
             if id(scope) in seen or len(seen) > 200:
                 continue
             seen[id(scope)] = scope
+            home = self.facts.loops.home(scope)
             for site in scope.calls:
-                target = self.facts.loops.callee(site)
+                target = home.loops.callee(site) or self._constructor(home, site)
                 if target is not None and id(target) not in seen:
                     stack.append(target)
         return list(seen.values())
+
+    @staticmethod
+    def _constructor(home: "FileFacts", site) -> Scope | None:
+        qual = qualified_name(site.node.func, site.scope, site.seq) or ""
+        if qual.startswith(LOCAL + "."):
+            info = home.index.classes.get(qual[len(LOCAL) + 1 :])
+            return home.method(info, "__init__") if info is not None else None
+        other = home.imported_class(qual) if qual else None
+        return other[0].method(other[1], "__init__") if other is not None else None
 
     def loss_penalty(self, scopes: Iterable[Scope]) -> cst.CSTNode | None:
         """The first L1/L2 penalty over parameters computed in these scopes, if any."""
@@ -120,7 +145,7 @@ class RegularizationFacts:
                     func = node.func
                     if type(func) is cst.Attribute and func.attr.value == "add_loss":
                         return node  # Keras: a loss added on the model (a regularizer, as a rule)
-                    if _is_norm(node, scope) and (in_param_loop or _mentions_params(node)):
+                    if _is_norm(node, scope) and (in_param_loop or _mentions_params(node, scope)):
                         return node
                     continue
                 value = getattr(node, "value", None)
