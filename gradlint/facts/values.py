@@ -72,6 +72,10 @@ _NAMESPACE_PARAMS = frozenset(
 )
 
 
+# String methods with no arguments whose result a reader computes in their head.
+STR_METHODS = frozenset({"upper", "lower", "strip", "capitalize", "title", "casefold"})
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -524,6 +528,12 @@ class Resolver:
                 if len(node.args) >= 2:
                     return self._value(node.args[1].value, scope, before, depth + 1)
             return None
+        if type(func) is cst.Attribute and func.attr.value in STR_METHODS and not node.args:
+            # `args.rnn_type.upper()`: a string method on a resolved string, as in getattr(nn, ...).
+            inner = self._value(func.value, scope, before, depth + 1)
+            if inner is None or not isinstance(inner.value, str):
+                return None
+            return Value(getattr(inner.value, func.attr.value)(), inner.origin, inner.node)
         qual = qualified_name(func, scope, before)
         if qual in ("float", "int") and len(node.args) == 1:
             inner = self._value(node.args[0].value, scope, before, depth + 1)
