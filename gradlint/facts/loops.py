@@ -251,7 +251,14 @@ class LoopFacts:
             if binding is None:
                 return None
             if binding.kind == "assign" and binding.value is not None:
-                return self.constructor(binding.value, binding.scope, binding.seq, depth + 1, follow_params)
+                made = self.constructor(binding.value, binding.scope, binding.seq, depth + 1, follow_params)
+                if made is None:
+                    # `if checkpoint is None: opt = Adam(...)` / `else: opt = checkpoint["opt"]`: the
+                    # assignment the defaults run.
+                    taken = self.home(binding.scope).values.taken_assignment(binding)
+                    if taken is not None and taken is not binding and taken.value is not None:
+                        made = self.constructor(taken.value, taken.scope, taken.seq, depth + 1, follow_params)
+                return made
             if binding.kind == "param" and follow_params:
                 home = self.home(binding.scope)
                 project = self.facts.project

@@ -143,7 +143,7 @@ class Resolver:
                 return None
             if binding.kind == "param":
                 return self._class_param(binding, depth)
-            taken = self._taken_assignment(binding)
+            taken = self.taken_assignment(binding)
             if taken is None or taken.value is None:
                 return None
             return self._class(taken.value, taken.scope, taken.seq, depth + 1)
@@ -193,7 +193,7 @@ class Resolver:
         """`{"lstm": nn.LSTM, "gru": nn.GRU}[key]` (or `.get(key, default)`) with a known key."""
         if type(owner) is cst.Name:
             binding = lookup(owner.value, scope, before)
-            taken = self._taken_assignment(binding) if binding is not None else None
+            taken = self.taken_assignment(binding) if binding is not None else None
             if taken is None:
                 return None
             owner, owner_scope, owner_before = taken.value, taken.scope, taken.seq
@@ -214,7 +214,7 @@ class Resolver:
             return self._class(default, scope, before, depth + 1)
         return None
 
-    def _taken_assignment(self, binding: Binding) -> Binding | None:
+    def taken_assignment(self, binding: Binding) -> Binding | None:
         """Among the assignments of a name in its scope, the last one the defaults run.
 
         `if cell_type == "LSTM": cell = nn.LSTM` / `else: cell = nn.GRU`: the branch each
