@@ -258,6 +258,7 @@ def _framework_finding(ctx, model, clipping: Clipping, node, *, keras=False, lig
         advice = "clip in the Trainer: `Trainer(gradient_clip_val=1.0)`"
     else:
         advice = "clip in the Trainer's arguments: `TrainingArguments(max_grad_norm=1.0)`"
+    advice, fix = offered(advice, fix)
     yield ctx.finding(
         "GL101",
         node,

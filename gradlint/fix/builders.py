@@ -268,25 +268,33 @@ def _keras_prefix(facts: "FileFacts") -> str | None:
     return None
 
 
-def keras_clipnorm(facts: "FileFacts", compile_: "KerasCompile") -> Fix | None:
+def keras_clipnorm(facts: "FileFacts", compile_: "KerasCompile") -> Fix | NoFix:
     """GL101 for Keras: `clipnorm=1.0` on the optimizer object, or an object in place of a string."""
     if facts.source_text is None:
-        return None
+        return NoFix("the file's text is not at hand")
     call = compile_.optimizer_call
     if call is not None:
         qual = qualified_name(call.func, facts.scope_of_call(call)) or ""
-        if not qual.startswith("keras.optimizers.") or any(a.star for a in call.args):
-            return None
+        if not qual.startswith("keras.optimizers."):
+            return NoFix(f"`{facts.code(call.func).strip()}` is not a Keras optimizer class gradlint knows")
+        if any(a.star for a in call.args):
+            return NoFix("the optimizer's arguments are unpacked from `*`/`**`: a `clipnorm` may be among them")
         if any(a.keyword is not None and a.keyword.value in ("clipnorm", "clipvalue", "global_clipnorm") for a in call.args):
-            return None  # a clip setting that cannot clip is GL104's to report: the user must choose the value
+            # A clip setting that cannot clip is GL104's to report: the user must choose the value.
+            return NoFix("the optimizer has a clip setting that does not clip: set its value instead")
         return Fix(f"add clipnorm={MAX_NORM} to the optimizer", (add_keyword(facts, call, f"clipnorm={MAX_NORM}"),))
     node = compile_.optimizer
+    if node is None:
+        return NoFix("`compile()` is given no optimizer (Keras's default is the string 'rmsprop')")
     if type(node) is not cst.SimpleString:
-        return None
+        return NoFix("the optimizer's string is not written in the `compile()` call")
     name = KERAS_OPTIMIZERS.get(str(node.evaluated_value).lower())
+    if name is None:
+        return NoFix(f"gradlint knows no Keras optimizer class for {node.value}")
     prefix = _keras_prefix(facts)
-    if name is None or prefix is None:
-        return None
+    if prefix is None:
+        # Importing Keras would have to choose between standalone Keras and tf.keras for the file.
+        return NoFix("the module imports neither `keras` nor `tensorflow` by name to build the optimizer with")
     replacement = f"{prefix}.optimizers.{name}(clipnorm={MAX_NORM})"
     return Fix(f"replace the string optimizer by {replacement}", (replace_node(facts, node, replacement),))
 

@@ -287,3 +287,27 @@ for x in data:
     assert "GL101" not in cli("train.py", "--no-cache").stdout
     assert cli("train.py", "--diff", "--no-cache").stdout == ""
     assert fix_text(source, "train.py", Settings()) == (source, 0)
+
+
+@pytest.mark.parametrize(
+    "imports, compile_args, reason",
+    [
+        ("from keras.models import Sequential", "optimizer='adam'", "imports neither `keras` nor `tensorflow` by name"),
+        ("import keras\nfrom keras.models import Sequential", "optimizer='yogi'", "no Keras optimizer class for 'yogi'"),
+        ("import keras\nfrom keras.models import Sequential", "loss='mse'", "is given no optimizer"),
+        ("import keras\nfrom keras.models import Sequential", "optimizer=keras.optimizers.Adam(clipnorm=None)", "a clip setting that does not clip"),
+    ],
+)
+def test_a_keras_compile_without_a_fix_says_why(imports, compile_args, reason):
+    source = f"""
+{imports}
+from keras.layers import LSTM, Dense
+model = Sequential()
+model.add(LSTM(8))
+model.add(Dense(1))
+model.compile({compile_args})
+model.fit(x, y)
+"""
+    [finding] = [f for f in lint_source(source) if f.code == "GL101"]
+    assert finding.fix is None and "(no automatic fix: " in finding.help and reason in finding.help
+    assert fixed(source) == source
