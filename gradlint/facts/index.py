@@ -112,6 +112,8 @@ class Scope:
     params: list[cst.Param] = field(default_factory=list)
     # qualified_name's answers for this scope, by (node id, point): rules ask the same ones often.
     qualnames: dict[tuple[int, int | None], str | None] = field(default_factory=dict)
+    # Names a function declares `global`: they are the module's names (names.lookup reads them there).
+    globals: set[str] = field(default_factory=set)
 
     def bind(self, binding: Binding) -> None:
         # Bindings are made with increasing seq, so each name's list stays sorted by seq
@@ -267,6 +269,8 @@ class ModuleIndex:
                 local = alias.asname.name.value if alias.asname is not None else name
                 qual = f"{base}.{name}" if not base.endswith(".") else f"{base}{name}"
                 ctx.scope.bind(Binding(local, "import", node, None, ctx.scope, self._next(), qual))
+        elif t is cst.Global:
+            ctx.scope.globals.update(item.name.value for item in node.names)
         elif t is cst.Raise:
             if node.exc is not None:
                 self._expr(node.exc, sctx)

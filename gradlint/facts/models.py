@@ -324,6 +324,13 @@ class ModelFacts:
                 return None
             if binding.kind in ("assign", "with") and binding.value is not None:
                 model = self.model_of(binding.value, binding.scope, binding.seq, depth + 1)
+                if model is None and binding.kind == "assign":
+                    # `if checkpoint is None: decoder = Decoder(...)` / `else: decoder = checkpoint["decoder"]`:
+                    # the assignment the defaults run.
+                    taken = self.facts.values.taken_assignment(binding)
+                    if taken is not None and taken is not binding and taken.value is not None:
+                        binding = taken
+                        model = self.model_of(taken.value, taken.scope, taken.seq, depth + 1)
                 if model is not None:
                     model = self._with_added_layers(model, binding)
                 return model

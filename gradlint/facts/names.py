@@ -134,6 +134,10 @@ def lookup(name: str, scope: Scope, before: int | None = None) -> Binding | None
     binding (a function body runs after the module has finished binding its names).
     """
     current: Scope | None = scope
+    if name in scope.globals:
+        # `global checkpoint` in main(): the name is the module's, whatever main assigns to it.
+        while current.parent is not None:
+            current = current.parent
     while current is not None:
         bindings = current.bindings.get(name)
         if bindings:
