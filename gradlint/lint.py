@@ -75,19 +75,20 @@ def check_unit(
 ) -> list[Finding]:
     """Parse one source unit, build its facts, and run the enabled rules on them.
 
-    With `real_path`, facts the project already built for that file (as a neighbour of another
-    file) are reused rather than parsed again.
+    With `real_path`, a tree the project already parsed for that file (as a neighbour of another file)
+    is reused rather than parsed again.
     """
-    facts = project.known(real_path) if project is not None and real_path is not None else None
-    if facts is not None and facts.source_text == unit.text and unit.cell_lines is None:
-        facts.path = unit.path
+    reusable = project is not None and real_path is not None and unit.cell_lines is None
+    module = project.tree(real_path, unit.text) if reusable else None
+    if module is not None:
+        text = unit.text
     else:
         module, text, failed = _parse(unit)
         if module is None:
             return _relocate(failed, unit)
-        facts = FileFacts(unit.path, module, project, text)
-        if project is not None and real_path is not None and unit.cell_lines is None and text == unit.text:
-            project.remember(real_path, facts)
+    facts = FileFacts(unit.path, module, project, text)
+    if reusable and text == unit.text:
+        project.remember(real_path, facts)
     enabled = settings.enabled_codes(list(RULES), unit.path)
     ctx = CheckContext(facts, settings.options)
     findings: list[Finding] = []

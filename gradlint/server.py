@@ -53,7 +53,7 @@ def _lint_batch(settings: Settings, batch: list, avoid: frozenset, notify) -> No
     for position, (path, text) in enumerate(batch):
         notify(("start", position))
         try:
-            findings = check_unit(SourceUnit(path, text), settings, Project(avoid=avoid, watch=notify))
+            findings = check_unit(SourceUnit(path, text), settings, Project(avoid=avoid, watch=notify), Path(path))
             result = (findings, None)
         except ParserLimit as exc:
             result = ([], f"not checked: {exc}")
@@ -64,7 +64,7 @@ def _lint_batch(settings: Settings, batch: list, avoid: frozenset, notify) -> No
 
 def lint_text(path: Path, text: str) -> tuple[list[Finding], str | None]:
     """The findings of a buffer, as `gradlint check` gives them for that file, and a problem to log."""
-    if not may_be_training_code(text.encode("utf-8", "surrogatepass")):
+    if not may_be_training_code(text.encode("utf-8", "surrogatepass"), path):
         return [], None
     settings, problem = _settings(path)
     timeout = float(settings.options.get("parse-timeout", 10.0))

@@ -155,13 +155,16 @@ def _relative(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def may_be_training_code(data: bytes) -> bool:
-    """Whether a file can hold a finding: it imports a framework and spells what some rule needs."""
+def may_be_training_code(data: bytes, path: Path | None = None) -> bool:
+    """Whether a file can hold a finding: it imports a framework and spells what some rule needs, or
+    (given its path) it may run a training path in another file of its project."""
     if FRAMEWORK_IMPORT.search(data) is None:
         return False
     if TRAINING_MARKER.search(data) is not None:
         return True
-    return bool(RANDN.search(data) and PARAMETER.search(data)) or bool(BATCH.search(data) and TRAIN.search(data))
+    if (RANDN.search(data) and PARAMETER.search(data)) or (BATCH.search(data) and TRAIN.search(data)):
+        return True
+    return path is not None and _hands_off(data, path)
 
 
 def decode_python(data: bytes) -> str:
@@ -219,7 +222,7 @@ def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None
     # Decode before the framework test so that a binary or mis-encoded .py file is reported,
     # not silently skipped.
     text = decode_python(data)
-    if not may_be_training_code(data) and not _hands_off(data, path):
+    if not may_be_training_code(data, path):
         return None, data
     return SourceUnit(shown, text), data
 

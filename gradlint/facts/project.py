@@ -19,9 +19,16 @@ class Project:
     """Parses the project's files on demand (once each) to answer questions about what they define."""
 
     def __init__(
-        self, avoid: frozenset[str] = frozenset(), watch: Callable[[tuple], None] | None = None
+        self,
+        avoid: frozenset[str] = frozenset(),
+        watch: Callable[[tuple], None] | None = None,
+        trees: "dict[Path, tuple[str, cst.Module] | None] | None" = None,
     ) -> None:
         self._facts: dict[Path, FileFacts | None] = {}
+        # Parsed files (text and tree, None when unreadable), shared by the projects of a worker's batch:
+        # parsing is what costs, while facts hold what one linted file learnt from its callers and must
+        # not carry over to the next file (its findings would depend on which files came before it).
+        self.trees = trees if trees is not None else {}
         # Which file each module scope belongs to (events and values cross files).
         self._owners: dict[int, FileFacts] = {}
         # find_class's and find_function's answers: rules ask about the same names many times, and each
@@ -42,20 +49,32 @@ class Project:
             self._facts[path] = None  # guards against import cycles
             if str(path) in self.avoid:
                 return None
-            if self.watch is not None:
-                self.watch(("enter", str(path)))
-            try:
-                text = decode_python(path.read_bytes())
-                module = cst.parse_module(text)
-            except (OSError, SourceError, cst.ParserSyntaxError, RecursionError):
+            if path not in self.trees:
+                self.trees[path] = self._parse(path)
+            if self.trees[path] is None:
                 return None
-            finally:
-                if self.watch is not None:
-                    self.watch(("leave", str(path)))
+            text, module = self.trees[path]
             from gradlint.facts.file import FileFacts
 
             self.remember(path, FileFacts(str(path), module, self, text))
         return self._facts[path]
+
+    def _parse(self, path: Path) -> "tuple[str, cst.Module] | None":
+        if self.watch is not None:
+            self.watch(("enter", str(path)))
+        try:
+            text = decode_python(path.read_bytes())
+            return text, cst.parse_module(text)
+        except (OSError, SourceError, cst.ParserSyntaxError, RecursionError):
+            return None
+        finally:
+            if self.watch is not None:
+                self.watch(("leave", str(path)))
+
+    def tree(self, path: Path, text: str) -> "cst.Module | None":
+        """The tree of a file already parsed in this batch (as a neighbour of another), if its text is `text`."""
+        entry = self.trees.get(path.resolve())
+        return entry[1] if entry is not None and entry[0] == text else None
 
     def parsed(self) -> list[str]:
         """The files this project has read so far (for measuring what a run reached)."""

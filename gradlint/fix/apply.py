@@ -210,7 +210,7 @@ def fix_file(path: Path, settings: Settings, display: str | None = None) -> File
         text = decode_python(data)
     except (OSError, SourceError):
         return None
-    if not may_be_training_code(data):
+    if not may_be_training_code(data, path):
         return None
     written_as = file_encoding(data)
     if written_as is None:

@@ -396,3 +396,14 @@ def test_a_chain_deeper_than_pythons_default_recursion_limit_is_linted(tmp_path)
     no_traceback(run)
     assert "internal error" not in run.stderr
     assert codes(run.stdout) == ["GL101"] * 3
+
+
+def test_a_files_findings_do_not_depend_on_the_files_before_it():
+    """A helper linted after the entry point that calls it (one worker batch) was judged with that caller's
+    arguments, so its findings changed with --jobs and with which files were named."""
+    from gradlint.engine import lint_paths
+
+    project = Path(__file__).resolve().parents[2] / "fixtures" / "static" / "projects" / "loop_in_trainer" / "flagged"
+    together = [f for f in lint_paths([project], jobs=1).findings if f.path.endswith("trainer.py")]
+    alone = lint_paths([project / "trainer.py"], jobs=1).findings
+    assert [(f.code, f.line) for f in together] == [(f.code, f.line) for f in alone]

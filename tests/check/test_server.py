@@ -185,3 +185,33 @@ async def test_columns_are_utf16_units(client: LanguageClient, tmp_path):
 async def test_check_does_not_import_the_server():
     code = "import sys, gradlint.cli, gradlint.engine; print('pygls' in sys.modules or 'gradlint.server' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+@pytest.mark.slow
+async def test_diagnostics_match_check_on_every_fixture(client: LanguageClient):
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-m", "gradlint", "check", "--no-cache", "--format", "json", "fixtures"],
+        cwd=repo, capture_output=True, text=True, check=False,
+    )
+    expected: dict[str, list[tuple]] = {}
+    for f in json.loads(run.stdout):
+        if f["cell"] is None:
+            expected.setdefault(str((repo / f["path"]).resolve()), []).append(f)
+    files = sorted((repo / "fixtures").rglob("*.py"))
+    assert len(files) > 100
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        uri = open_document(client, path, text)
+        got = await diagnostics_for(client, uri)
+        lines = text.splitlines()
+
+        def utf16(line: int, column: int) -> int:
+            return len(lines[line - 1][: column - 1].encode("utf-16-le")) // 2 if line <= len(lines) else column - 1
+
+        want = sorted(
+            (f["code"], f["line"] - 1, utf16(f["line"], f["column"]), f["end_line"] - 1) for f in expected.get(str(path), [])
+        )
+        assert sorted((d.code, d.range.start.line, d.range.start.character, d.range.end.line) for d in got) == want, path
+        client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+        await diagnostics_for(client, uri)  # the close clears them
