@@ -75,10 +75,12 @@ class Layer:
     site: Site | None
     # The facts of the file that builds the layer (another file of the folder, at times).
     facts: "FileFacts"
+    # The classes it may be, when the code picks one by a value that cannot be read (all recurrent).
+    choices: tuple[str, ...] = ()
 
     @property
     def short(self) -> str:
-        return self.qualname.rsplit(".", 1)[-1]
+        return "/".join(c.rsplit(".", 1)[-1] for c in self.choices or (self.qualname,))
 
     @property
     def recurrent(self) -> bool:
@@ -225,6 +227,12 @@ class ModelFacts:
     def _layers_of_call(self, call: cst.Call, scope: Scope, site: Site | None, seen) -> list[Layer]:
         qual = self.facts.values.class_name(call.func, scope, site.seq if site else None)
         if qual is None:
+            # A class picked by a value that cannot be read, among recurrent classes only: recurrent
+            # whichever it is (plain only if every choice is).
+            choices = self.facts.values.class_alternatives(call.func, scope, site.seq if site else None)
+            if len(choices) > 1 and all(c in RECURRENT for c in choices):
+                gated = [c for c in choices if c not in PLAIN_RNN]
+                return [Layer((gated or choices)[0], call, scope, site, self.facts, choices)]
             return []
         if _is_layer_name(qual):
             return [Layer(qual, call, scope, site, self.facts)]
@@ -317,6 +325,10 @@ class ModelFacts:
                 return self.model_of(expr.args[0].value, scope, before, depth + 1)
             if _is_layer_name(qual):
                 return Model(qual.rsplit(".", 1)[-1], [Layer(qual, expr, scope, None, self.facts)], None, expr)
+            if not qual:
+                chosen = self._layers_of_call(expr, scope, self.facts.site_of(expr), frozenset())
+                if chosen:
+                    return Model(chosen[0].short, chosen, None, expr)
             return None
         if t is cst.Name:
             binding = lookup(expr.value, scope, before)

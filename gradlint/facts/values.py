@@ -130,6 +130,32 @@ class Resolver:
                 self._class_names[key] = None
         return self._class_names[key]
 
+    def class_alternatives(self, node: cst.BaseExpression, scope: Scope, before: int | None = None) -> tuple[str, ...]:
+        """The classes a name may hold when the branch that picks it cannot be told: one per assignment of
+        the name (`if args.model == "rnn": cell_fn = rnn.RNNCell` / `elif ...: cell_fn = rnn.GRUCell`), in
+        order, leaving out branches the defaults rule out. Empty when one of them names no known class."""
+        if type(node) is not cst.Name:
+            return ()
+        binding = lookup(node.value, scope, before)
+        if binding is None or binding.kind != "assign":
+            return ()
+        found: list[str] = []
+        for candidate in binding.scope.bindings.get(binding.name, []):
+            if candidate.seq > binding.seq:
+                break
+            if candidate.kind != "assign" or candidate.value is None:
+                return ()
+            site = self.facts.site_of(candidate.node)
+            conds = site.ctx.conds if site is not None else ()
+            if any(self.truth(c.test, binding.scope) is (not c.holds) for c in conds):
+                continue
+            qual = self.class_name(candidate.value, candidate.scope, candidate.seq)
+            if qual is None:
+                return ()
+            if qual not in found:
+                found.append(qual)
+        return tuple(found)
+
     def _class(self, node, scope: Scope, before, depth: int) -> str | None:
         if depth > MAX_DEPTH:
             return None

@@ -45,8 +45,8 @@ def test_the_class_a_value_names_is_built(source, expected):
 @pytest.mark.parametrize(
     "source",
     [
-        # The branch depends on a value nobody can know here.
-        "import sys\nimport torch.nn as nn\nif sys.argv[1] == 'gru':\n    cell = nn.GRU\nelse:\n    cell = nn.LSTM\ncell(4, 4)\n",
+        # The branch depends on a value nobody can know here, and one side is not recurrent.
+        "import sys\nimport torch.nn as nn\nif sys.argv[1] == 'gru':\n    cell = nn.GRU\nelse:\n    cell = nn.Linear\ncell(4, 4)\n",
         # A key that is not in the table, with no default.
         "import torch.nn as nn\nCELLS = {'a': nn.LSTM}\nCELLS['b'](4, 4)\n",
         # getattr on an object, not a module.
@@ -55,3 +55,15 @@ def test_the_class_a_value_names_is_built(source, expected):
 )
 def test_classes_that_cannot_be_told_build_nothing(source):
     assert not [q for q in built(source) if q.endswith(("LSTM", "GRU", "RNN"))]
+
+
+def test_a_class_picked_by_an_unknown_value_among_recurrent_ones_is_recurrent_whichever_it_is():
+    source = (
+        "import sys\nimport torch.nn as nn\nif sys.argv[1] == 'rnn':\n    cell = nn.RNN\nelif sys.argv[1] == 'gru':\n"
+        "    cell = nn.GRU\nelse:\n    cell = nn.LSTM\ncell(4, 4)\n"
+    )
+    facts = FileFacts("t.py", cst.parse_module(source))
+    [layer] = facts.models.scope_layers(facts.index.scope)
+    assert layer.recurrent and layer.choices == ("torch.nn.RNN", "torch.nn.GRU", "torch.nn.LSTM")
+    assert layer.short == "RNN/GRU/LSTM"
+    assert layer.qualname == "torch.nn.GRU"  # a gated choice: not known to be a plain RNN (GL302)
