@@ -29,7 +29,10 @@ class CheckContext:
             # Code of another file of the project on this file's training path: reported at the call here
             # that runs it (that file alone may not know the model); its fix would edit the other file.
             site, elsewhere = anchor
-            message = f"{message} (at {self.where(node, elsewhere)}, run by this call)"
+            where = self.where(node, elsewhere)
+            message = f"{message} (at {where}, run by this call)"
+            if fix is not None and help is not None:
+                help = f"{help} (no automatic fix: the code to change is at {where}, in another file)"
             node, fix = site.node, None
         line, column, end_line, end_column = self.facts.span(node)
         return Finding(

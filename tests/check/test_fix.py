@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from gradlint import lint_source
 from gradlint.cli import app
 from gradlint.config import Settings
+from gradlint.engine import lint_paths
 from gradlint.findings import Edit
 from gradlint.fix.apply import apply_edits, fix_text
 
@@ -311,3 +312,29 @@ model.fit(x, y)
     [finding] = [f for f in lint_source(source) if f.code == "GL101"]
     assert finding.fix is None and "(no automatic fix: " in finding.help and reason in finding.help
     assert fixed(source) == source
+
+
+def test_a_step_in_another_file_gets_no_fix_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trainer.py").write_text(
+        """
+def train_epoch(model, optimizer, data):
+    for x in data:
+        optimizer.zero_grad()
+        model(x)[0].sum().backward()
+        optimizer.step()
+"""
+    )
+    source = """
+import torch
+from trainer import train_epoch
+
+model = torch.nn.LSTM(4, 4)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+train_epoch(model, optimizer, data)
+"""
+    (tmp_path / "train.py").write_text(source)
+    [finding] = [f for f in lint_paths(["train.py"], Settings(root=tmp_path)).findings if f.code == "GL101"]
+    assert finding.fix is None
+    assert "(no automatic fix: the code to change is at trainer.py:6, in another file)" in finding.help
+    assert cli("train.py", "--diff", "--no-cache").stdout == ""
