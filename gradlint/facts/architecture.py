@@ -389,7 +389,8 @@ class ArchitectureFacts:
         if target is not None:
             own = next((b for b in scope.bindings.get(target, []) if b.seq > site.seq), None)
             if own is not None:
-                exprs.extend(self._added_to(target, scope, ("add", "add_module", "append"), _window(target, scope, own.seq)))
+                window = _window(target, scope, own.seq)
+                exprs.extend(self._added_to(target, scope, ("add", "add_module", "append"), window))
         for expr in exprs:
             for call in iter_calls(expr):
                 inner = self.facts.site_of(call)
@@ -433,7 +434,9 @@ class ArchitectureFacts:
         exprs.extend(self._added_to(name, scope, ("append", "extend", "insert", "add_module", "add"), window))
         return exprs
 
-    def _added_to(self, name: str, scope: Scope, methods: tuple[str, ...], window: tuple[int, int | None]) -> list[cst.BaseExpression]:
+    def _added_to(
+        self, name: str, scope: Scope, methods: tuple[str, ...], window: tuple[int, int | None]
+    ) -> list[cst.BaseExpression]:
         exprs = []
         for site in scope.calls:
             func = site.node.func

@@ -127,7 +127,6 @@ def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
             stack.extend((current.body, current.orelse))
 
 
-
 def _without_alternatives(layers: list[Layer]) -> list[Layer]:
     """One layer where the two sides of an if/else build the same class under the same name
     (`if tf.__version__ >= "1": cell = tf.contrib.rnn.GRUCell(n) else: cell = tf.nn.rnn_cell.GRUCell(n)`):
