@@ -18,7 +18,7 @@ FOLDERS = [ROOT / "fixtures" / name for name in ("static", "fix", "probe")] + [R
 FILES = sorted(p for folder in FOLDERS if folder.is_dir() for p in folder.rglob("*") if p.suffix in (".py", ".ipynb"))
 
 
-def _framework_only(data: bytes) -> bool:
+def _framework_only(data: bytes, path: Path | None = None) -> bool:
     return source.FRAMEWORK_IMPORT.search(data) is not None
 
 
