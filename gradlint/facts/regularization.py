@@ -127,6 +127,8 @@ class RegularizationFacts:
     @staticmethod
     def _constructor(home: "FileFacts", site) -> Scope | None:
         qual = qualified_name(site.node.func, site.scope, site.seq) or ""
+        if not qual.rsplit(".", 1)[-1][:1].isupper():
+            return None  # only names that read as classes
         if qual.startswith(LOCAL + "."):
             info = home.index.classes.get(qual[len(LOCAL) + 1 :])
             return home.method(info, "__init__") if info is not None else None
