@@ -13,7 +13,7 @@ import libcst as cst
 
 from gradlint.facts.index import Cond, Scope, Site, dotted
 from gradlint.facts.models import Model
-from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.facts.names import LOCAL, lookup, qualified_name, rebuilt
 from gradlint.facts.values import _keyword
 
 if TYPE_CHECKING:
@@ -252,10 +252,12 @@ class LoopFacts:
                 return None
             if binding.kind == "assign" and binding.value is not None:
                 made = self.constructor(binding.value, binding.scope, binding.seq, depth + 1, follow_params)
-                if made is None:
+                home = self.home(binding.scope)
+                site = home.site_of(binding.node) if made is None and rebuilt(binding) else None
+                if site is not None and site.ctx.conds:
                     # `if checkpoint is None: opt = Adam(...)` / `else: opt = checkpoint["opt"]`: the
                     # assignment the defaults run.
-                    taken = self.home(binding.scope).values.taken_assignment(binding)
+                    taken = home.values.taken_assignment(binding)
                     if taken is not None and taken is not binding and taken.value is not None:
                         made = self.constructor(taken.value, taken.scope, taken.seq, depth + 1, follow_params)
                 return made

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterator
 import libcst as cst
 
 from gradlint.facts.index import Binding, ClassInfo, Scope, Site, dotted
-from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.facts.names import LOCAL, lookup, qualified_name, rebuilt
 from gradlint.facts.values import _arg, _keyword
 
 if TYPE_CHECKING:
@@ -335,7 +335,8 @@ class ModelFacts:
                 return None
             if binding.kind in ("assign", "with") and binding.value is not None:
                 model = self.model_of(binding.value, binding.scope, binding.seq, depth + 1)
-                if model is None and binding.kind == "assign":
+                site = self.facts.site_of(binding.node) if model is None and rebuilt(binding) else None
+                if site is not None and site.ctx.conds:
                     # `if checkpoint is None: decoder = Decoder(...)` / `else: decoder = checkpoint["decoder"]`:
                     # the assignment the defaults run.
                     taken = self.facts.values.taken_assignment(binding)

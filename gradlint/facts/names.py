@@ -154,6 +154,15 @@ def lookup(name: str, scope: Scope, before: int | None = None) -> Binding | None
     return None
 
 
+def rebuilt(binding: Binding) -> bool:
+    """Whether an assignment has a sibling in its scope that builds the name with a call (`opt = Adam(...)`
+    on the other side of an if/else): only then can the one the defaults run be another."""
+    return binding.kind == "assign" and any(
+        other is not binding and other.kind == "assign" and type(other.value) is cst.Call
+        for other in binding.scope.bindings.get(binding.name, ())
+    )
+
+
 def qualified_name(node: cst.BaseExpression, scope: Scope, before: int | None = None) -> str | None:
     """`nn.LSTM` -> `torch.nn.LSTM` through the imports in force; None for local values.
 

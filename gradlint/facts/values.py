@@ -92,6 +92,7 @@ class Resolver:
         self._binding_values: dict[tuple[int, int], Value | None] = {}
         self._agreements: dict[tuple[int, str, int], bool] = {}
         self._class_names: dict[tuple[int, int, int | None], str | None] = {}
+        self._taken: dict[int, Binding | None] = {}
         self.arg_options = _collect_arg_options(self)
 
     # -- entry points ------------------------------------------------------------------------
@@ -246,6 +247,12 @@ class Resolver:
         `if cell_type == "LSTM": cell = nn.LSTM` / `else: cell = nn.GRU`: the branch each
         assignment sits in is tested with the defaults; one that cannot be told stops the search.
         """
+        key = id(binding)
+        if key not in self._taken:
+            self._taken[key] = self._taken_assignment(binding)
+        return self._taken[key]
+
+    def _taken_assignment(self, binding: Binding) -> Binding | None:
         scope = binding.scope
         candidates = [b for b in scope.bindings.get(binding.name, []) if b.seq <= binding.seq]
         for candidate in reversed(candidates):
