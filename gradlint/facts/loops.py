@@ -253,8 +253,7 @@ class LoopFacts:
             if binding.kind == "assign" and binding.value is not None:
                 made = self.constructor(binding.value, binding.scope, binding.seq, depth + 1, follow_params)
                 home = self.home(binding.scope)
-                site = home.site_of(binding.node) if made is None and rebuilt(binding) else None
-                if site is not None and site.ctx.conds:
+                if made is None and rebuilt(binding, home.site_of):
                     # `if checkpoint is None: opt = Adam(...)` / `else: opt = checkpoint["opt"]`: the
                     # assignment the defaults run.
                     taken = home.values.taken_assignment(binding)

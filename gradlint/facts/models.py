@@ -335,8 +335,7 @@ class ModelFacts:
                 return None
             if binding.kind in ("assign", "with") and binding.value is not None:
                 model = self.model_of(binding.value, binding.scope, binding.seq, depth + 1)
-                site = self.facts.site_of(binding.node) if model is None and rebuilt(binding) else None
-                if site is not None and site.ctx.conds:
+                if model is None and rebuilt(binding, self.facts.site_of):
                     # `if checkpoint is None: decoder = Decoder(...)` / `else: decoder = checkpoint["decoder"]`:
                     # the assignment the defaults run.
                     taken = self.facts.values.taken_assignment(binding)

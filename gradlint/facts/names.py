@@ -154,13 +154,23 @@ def lookup(name: str, scope: Scope, before: int | None = None) -> Binding | None
     return None
 
 
-def rebuilt(binding: Binding) -> bool:
-    """Whether an assignment has a sibling in its scope that builds the name with a call (`opt = Adam(...)`
-    on the other side of an if/else): only then can the one the defaults run be another."""
-    return binding.kind == "assign" and any(
-        other is not binding and other.kind == "assign" and type(other.value) is cst.Call
-        for other in binding.scope.bindings.get(binding.name, ())
-    )
+def rebuilt(binding: Binding, site_of) -> bool:
+    """Whether an assignment in one branch of an if/else has a sibling on the other side that builds the
+    name with a call (`opt = Adam(...)` / `else: opt = checkpoint["opt"]`): only then can the assignment
+    the defaults run be another. `site_of` finds a statement's site."""
+    site = site_of(binding.node) if binding.kind == "assign" else None
+    if site is None or not site.ctx.conds:
+        return False
+    sides = {id(c.node): c.holds for c in site.ctx.conds}
+    for other in binding.scope.bindings.get(binding.name, ()):
+        if other is binding or other.kind != "assign" or type(other.value) is not cst.Call:
+            continue
+        other_site = site_of(other.node)
+        if other_site is not None and any(
+            id(c.node) in sides and sides[id(c.node)] != c.holds for c in other_site.ctx.conds
+        ):
+            return True
+    return False
 
 
 def qualified_name(node: cst.BaseExpression, scope: Scope, before: int | None = None) -> str | None:
