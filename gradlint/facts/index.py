@@ -114,6 +114,8 @@ class Scope:
     qualnames: dict[tuple[int, int | None], str | None] = field(default_factory=dict)
     # Names a function declares `global`: they are the module's names (names.lookup reads them there).
     globals: set[str] = field(default_factory=set)
+    # Modules imported with `from module import *` (only a module may), as written (`.models` if relative).
+    star_imports: list[str] = field(default_factory=list)
 
     def bind(self, binding: Binding) -> None:
         # Bindings are made with increasing seq, so each name's list stays sorted by seq
@@ -262,6 +264,8 @@ class ModuleIndex:
                 ctx.scope.bind(Binding(local, "import", node, None, ctx.scope, self._next(), qual))
         elif t is cst.ImportFrom:
             if isinstance(node.names, cst.ImportStar):
+                module = _dotted_name(node.module) if node.module is not None else ""
+                ctx.scope.star_imports.append("." * len(node.relative) + module)
                 return
             base = "." * len(node.relative) + (_dotted_name(node.module) if node.module else "")
             for alias in node.names:

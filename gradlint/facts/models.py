@@ -401,6 +401,10 @@ class ModelFacts:
         for arg in call.args:
             if arg.star or type(arg.value) not in (cst.Name, cst.Call, cst.Attribute):
                 continue
+            if type(arg.value) is cst.Name:
+                binding = lookup(arg.value.value, scope, before)
+                if binding is None or binding.kind != "assign":
+                    continue  # a parameter or an import: not a model built here
             model = self.model_of(arg.value, scope, before, depth + 1)
             if model is not None:
                 layers.extend(layer for layer in model.layers if layer not in layers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import bisect
 import builtins
 import functools
-import weakref
 from operator import attrgetter
 
 import libcst as cst
@@ -77,40 +76,25 @@ STAR_MEMBERS = {
 }
 # Modules whose star import is followed: the frameworks' own, never a file of the project.
 _STAR_FRAMEWORKS = ("torch", "keras", "tf")
-_star_modules: "weakref.WeakKeyDictionary[Scope, tuple[str, ...]]" = weakref.WeakKeyDictionary()
 
 
 def star_imported(name: str, scope: Scope) -> str | None:
-    """`LSTM` -> `keras.layers.LSTM` after `from tensorflow.keras.layers import *` at the top of the file.
+    """`LSTM` -> `keras.layers.LSTM` after `from tensorflow.keras.layers import *` in the module.
     With star imports from several framework modules, only a name known to be in one of them (the last
     such import wins, as in Python); None when unknown."""
     root = scope
     while root.parent is not None:
         root = root.parent
-    modules = _star_modules.get(root)
-    if modules is None:
-        modules = _star_modules[root] = _framework_star_imports(root.node)
-    if not modules:
+    if not root.star_imports:
         return None
+    modules = [canonical(m) for m in root.star_imports if not m.startswith(".")]
+    modules = [m for m in modules if m.split(".")[0] in _STAR_FRAMEWORKS]
     if len(modules) == 1:
         return f"{modules[0]}.{name}"
     for module in reversed(modules):
         if name in STAR_MEMBERS.get(module, ()):
             return f"{module}.{name}"
     return None
-
-
-def _framework_star_imports(module: cst.CSTNode) -> tuple[str, ...]:
-    found = []
-    for stmt in getattr(module, "body", ()):
-        if type(stmt) is not cst.SimpleStatementLine:
-            continue
-        for small in stmt.body:
-            if type(small) is cst.ImportFrom and isinstance(small.names, cst.ImportStar) and not small.relative:
-                qual = canonical(dotted(small.module) or "")
-                if qual.split(".")[0] in _STAR_FRAMEWORKS:
-                    found.append(qual)
-    return tuple(found)
 
 
 @functools.lru_cache(maxsize=4096)
