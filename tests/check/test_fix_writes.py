@@ -3,7 +3,6 @@ left alone, the user's own warnings kept quiet."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -17,14 +16,12 @@ from gradlint.cli import app
 from gradlint.config import Settings
 from gradlint.fix.apply import compiles, fix_file, fix_text
 
+from other_user import NOBODY, needs_other_user, run_as_nobody
+
 REPO = Path(__file__).resolve().parents[2]
 SOURCE = (REPO / "fixtures/fix/GL402_no_zero_grad.py").read_text()
 FIXED = (REPO / "fixtures/fix/GL402_no_zero_grad.fixed").read_text()
-NOBODY = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user or give files away")
-needs_setpriv = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to act as another user"
-)
 
 
 def cli(*args):
@@ -32,16 +29,7 @@ def cli(*args):
 
 
 def fix_as_nobody(folder: Path, *names: str) -> subprocess.CompletedProcess:
-    """Run `gradlint check --fix` as uid/gid 65534 with no supplementary groups.
-
-    setpriv rather than subprocess's user=: it drops root's rights only at exec, so an interpreter reached
-    through a private folder (a venv linking into /root) still starts.
-    """
-    return subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         sys.executable, "-m", "gradlint", "check", "--no-cache", "--fix", *names],
-        cwd=folder, capture_output=True, text=True, timeout=120,
-    )
+    return run_as_nobody(["check", "--no-cache", "--fix", *names], folder)
 
 
 @pytest.fixture
@@ -90,7 +78,7 @@ def test_owner_group_and_mode_are_kept_when_root_fixes_another_users_file(tmp_pa
     assert target.read_text() == FIXED
 
 
-@needs_setpriv
+@needs_other_user
 def test_a_file_whose_owner_cannot_be_kept_is_rewritten_in_place(shared_dir):
     # nobody may write the file (group) but cannot give a new file to root: the rename would change the owner.
     target = shared_dir / "train.py"
@@ -121,7 +109,7 @@ def test_read_only_file_is_left_alone_with_a_one_line_error(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ro.py"]
 
 
-@needs_setpriv
+@needs_other_user
 def test_read_only_file_is_left_alone_for_an_unprivileged_user_in_a_writable_folder(shared_dir):
     target = shared_dir / "ro.py"
     target.write_text(SOURCE)

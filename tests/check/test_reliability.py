@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from other_user import needs_other_user, run_as_nobody
 
 # An LSTM trained with no clipping: GL101 (and nothing else).
 FLAGGED = """import torch
@@ -341,7 +342,7 @@ def test_fixed_count_is_told_even_when_another_file_fails(tmp_path):
     assert "clip_grad_norm_" in (tmp_path / "a.py").read_text()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@needs_other_user
 def test_an_unwritable_file_does_not_stop_the_other_fixes():
     """Reproducer 16: the first unwritable file ended the run; later files were neither fixed nor reported."""
     # Under /tmp, not pytest's root-only folder, so that the other user can reach it by its full path.
@@ -363,12 +364,7 @@ def _check_unwritable(tmp_path: Path) -> None:
     for path in [tmp_path, tmp_path / "z", tmp_path / "a_first.py", tmp_path / "z" / "train.py", tmp_path / "z" / "broken.py"]:
         os.chown(path, 65534, 65534)
     os.chmod(tmp_path, 0o777)
-    run = subprocess.run(
-        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-         sys.executable, "-m", "gradlint", "check", "--no-cache", "--fix", "."],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
+    run = run_as_nobody(["check", "--no-cache", "--fix", "."], tmp_path)
     no_traceback(run)
     assert run.returncode == 2
     assert "cannot write m_locked/train.py" in run.stderr
