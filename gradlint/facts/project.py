@@ -38,6 +38,8 @@ class Project:
         self._callers: dict[int, list[tuple[FileFacts, Site]]] = {}
         # Every file the answers so far depended on, or looked for and did not find (for the cache).
         self.used: dict[str, set[str]] = {}
+        # Config files read by values (facts.configs), by (path, kind): each is parsed once.
+        self.configs: dict[tuple[str, str], dict | None] = {}
         # Files not to read (they crashed or stalled a worker), and who to tell before reading a file
         # (the worker's parent, so that it can blame the right file).
         self.avoid = avoid

@@ -1,13 +1,15 @@
 """Values: what an expression evaluates to, where a reader of the file could tell.
 
-Literals, module constants, simple arithmetic, argparse/click/typer defaults, dataclass and
-class-attribute defaults, dict configs, and a function's parameter default, or the value its
-callers in the module pass instead. Anything else is unknown (None): rules stay silent then.
+Literals, module constants, simple arithmetic, argparse/click/typer defaults, TF1/absl flag defaults,
+dataclass and class-attribute defaults, dict configs, config files the code reads (JSON, YAML, TOML, Hydra's
+composed config: see facts.configs), and a function's parameter default, or the value its callers in the
+module pass instead. Anything else is unknown (None): rules stay silent then.
 """
 from __future__ import annotations
 
 import math
 import operator
+import os.path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,45 @@ class Namespace:
 
 
 NAMESPACE = Namespace()
+
+
+class FlagValues:
+    """Marker value: TF1/absl `FLAGS`, whose attributes are the defaults of the `DEFINE_*` calls of the file."""
+
+
+FLAGS = FlagValues()
+
+# Modules whose `DEFINE_float(...)` defines a flag and whose `FLAGS` holds them (canonical spellings).
+_FLAG_MODULES = frozenset({"tf.app.flags", "tf.flags", "absl.flags", "tf.python.platform.flags", "gflags"})
+# The flag kinds read, with how a default given as a string is parsed (as absl does).
+_FLAG_KINDS = {
+    "float": float,
+    "integer": int,
+    "string": str,
+    "enum": str,
+    "boolean": None,
+    "bool": None,
+}
+
+# Config file readers: (kind of file, what the first argument is). "handle" is an open file (`open(p)`,
+# `with open(p) as f`), "text" the file's text (`f.read()`, `Path(p).read_text()`), "path" a path.
+_LOADERS = {
+    "json.load": ("json", ("handle",)),
+    "json.loads": ("json", ("text",)),
+    "yaml.safe_load": ("yaml", ("handle", "text")),
+    "yaml.load": ("yaml", ("handle", "text")),
+    "yaml.full_load": ("yaml", ("handle", "text")),
+    "omegaconf.OmegaConf.load": ("yaml", ("path", "handle")),
+    "tomllib.load": ("toml", ("handle",)),
+    "tomllib.loads": ("toml", ("text",)),
+    "tomli.load": ("toml", ("handle",)),
+    "tomli.loads": ("toml", ("text",)),
+    "toml.load": ("toml", ("path", "handle")),
+    "toml.loads": ("toml", ("text",)),
+}
+_OPENERS = frozenset({"open", "io.open", "codecs.open"})
+_PATHS = frozenset({"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "os.path.join"})
+_SAME_PATH = frozenset({"os.path.abspath", "os.path.realpath", "os.path.normpath", "str", "os.fspath"})
 
 _BINOPS = {
     cst.Add: operator.add,
@@ -94,6 +135,8 @@ class Resolver:
         self._class_names: dict[tuple[int, int, int | None], str | None] = {}
         self._taken: dict[int, Binding | None] = {}
         self.arg_options = _collect_arg_options(self)
+        # The file's flag definitions, collected when a `FLAGS.name` is first read.
+        self._flags: dict[str, Value | None] | None = None
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -395,6 +438,10 @@ class Resolver:
             return None
         if kind == "param":
             return self._param(binding, depth)
+        if kind == "import" and binding.name == "FLAGS" and binding.qualname:
+            # `from absl.flags import FLAGS`
+            if canonical(binding.qualname).rpartition(".")[0] in _FLAG_MODULES:
+                return Value(FLAGS, "flags", binding.node)
         return None
 
     def _agrees(self, scope: Scope, name: str, depth: int) -> bool:
@@ -421,6 +468,10 @@ class Resolver:
         scope = binding.scope
         param: cst.Param = binding.node
         name = binding.name
+        hydra = self._hydra_main(scope)
+        if hydra is not None and scope.params and scope.params[0] is param:
+            # `@hydra.main(...) def main(cfg)`: Hydra passes the composed config, whatever callers write.
+            return hydra if hydra.value is not None else None
         passed = []
         for site, arg in self.facts.call_args_for(scope, name):
             if arg is None:
@@ -485,6 +536,8 @@ class Resolver:
                 return Value(getattr(math, qual.split(".")[1]), "literal", node)
         attr = node.attr.value
         base = node.value
+        if attr == "FLAGS" and self._flags_module(base, scope, before):
+            return Value(FLAGS, "flags", node)
         if type(base) is cst.Name and base.value == "self":
             return self._self_attr(scope, attr, depth)
         owner = self._value(base, scope, before, depth + 1)
@@ -501,6 +554,8 @@ class Resolver:
             if option is None:
                 return None
             return option.default
+        if owner.value is FLAGS:
+            return self.flag_defaults().get(attr)
         if isinstance(owner.value, ClassInstance):
             return self._class_attr(owner.value.info, attr, owner.value.call, depth)
         if isinstance(owner.value, dict) and attr in owner.value:
@@ -568,6 +623,10 @@ class Resolver:
                 return None
             return Value(getattr(inner.value, func.attr.value)(), inner.origin, inner.node)
         qual = qualified_name(func, scope, before)
+        if qual in _LOADERS:
+            return self._config_file(node, qual, scope, before, depth)
+        if qual in ("omegaconf.OmegaConf.to_container", "omegaconf.OmegaConf.to_object") and node.args:
+            return self._value(node.args[0].value, scope, before, depth + 1)
         if qual in ("float", "int") and len(node.args) == 1:
             inner = self._value(node.args[0].value, scope, before, depth + 1)
             if inner is None:
@@ -610,6 +669,187 @@ class Resolver:
             return Value(result, f"{qual.split('.')[-1]}()", node)
         return None
 
+    # -- config files and flags --------------------------------------------------------------
+
+    def _config_file(self, node: cst.Call, qual: str, scope, before, depth) -> Value | None:
+        """`json.load(open("config.json"))`, `yaml.safe_load(f)`, `OmegaConf.load(p)` ...: the file's mapping."""
+        from gradlint.facts import configs
+
+        head = dotted(node.func).split(".")[0]
+        binding = lookup(head, scope, before)
+        if binding is None or binding.kind != "import" or not node.args or node.args[0].keyword is not None:
+            return None  # a reader of this name the file does not import (yaml.safe_load without `import yaml`)
+        kind, accepts = _LOADERS[qual]
+        arg = node.args[0].value
+        written = None
+        for form in accepts:
+            if form == "handle":
+                written = self._opened(arg, scope, before, depth + 1)
+            elif form == "text":
+                written = self._read_text(arg, scope, before, depth + 1)
+            else:
+                written = self._path(arg, scope, before, depth + 1)
+            if written is not None:
+                break
+        if written is None:
+            return None
+        data = configs.load(self.facts, written, kind)
+        if data is None:
+            return None
+        if qual.startswith("omegaconf."):
+            data = configs.omegaconf(data)
+        shown = os.path.basename(written) if os.path.isabs(written) else written
+        return Value(data, shown, node)
+
+    def _opened(self, node, scope, before, depth) -> str | None:
+        """The path of an open file: `open(p)`, `Path(p).open()`, or a name bound to one (`with open(p) as f`)."""
+        if depth > MAX_DEPTH:
+            return None
+        t = type(node)
+        if t is cst.Call:
+            func = node.func
+            if qualified_name(func, scope, before) in _OPENERS:
+                first = _arg(node, 0, "file")
+                return None if first is None else self._path(first, scope, before, depth + 1)
+            if type(func) is cst.Attribute and func.attr.value == "open":
+                return self._path(func.value, scope, before, depth + 1, path_only=True)
+            return None
+        if t is cst.Name:
+            binding = lookup(node.value, scope, before)
+            if binding is not None and binding.kind == "assign":
+                binding = self.taken_assignment(binding)
+            if binding is None or binding.kind not in ("with", "assign") or binding.value is None:
+                return None
+            return self._opened(binding.value, binding.scope, binding.seq, depth + 1)
+        return None
+
+    def _read_text(self, node, scope, before, depth) -> str | None:
+        """The path of a file whose text this is: `f.read()`, `open(p).read()`, `Path(p).read_text()`."""
+        if type(node) is not cst.Call or type(node.func) is not cst.Attribute or node.args:
+            return None
+        method = node.func.attr.value
+        if method == "read":
+            return self._opened(node.func.value, scope, before, depth + 1)
+        if method in ("read_text", "read_bytes"):
+            return self._path(node.func.value, scope, before, depth + 1, path_only=True)
+        return None
+
+    def _path(self, node, scope, before, depth, path_only: bool = False) -> str | None:
+        """A file path as a string: a resolvable string, `Path(...)`, `os.path.join(...)`, `a / "b"`,
+        `os.path.dirname(__file__)`, `Path(__file__).parent`. With `path_only`, only what is surely a
+        path object (the owner of `.open()` or `.read_text()`)."""
+        if depth > MAX_DEPTH:
+            return None
+        t = type(node)
+        if t is cst.Name:
+            binding = lookup(node.value, scope, before)
+            if binding is None and node.value == "__file__":
+                from gradlint.facts.configs import folder
+
+                here = folder(self.facts)
+                return None if here is None else str(here / os.path.basename(self.facts.path))
+            if binding is not None and binding.kind == "assign":
+                taken = self.taken_assignment(binding)
+                if taken is not None and taken.value is not None:
+                    return self._path(taken.value, taken.scope, taken.seq, depth + 1, path_only)
+        elif t is cst.Call:
+            qual = qualified_name(node.func, scope, before)
+            if qual in _PATHS or qual in _SAME_PATH or qual == "os.path.dirname":
+                parts = [self._path(a.value, scope, before, depth + 1) for a in node.args]
+                if any(p is None for p in parts) or any(a.keyword or a.star for a in node.args):
+                    return None
+                if qual == "os.path.dirname":
+                    return os.path.dirname(parts[0]) if len(parts) == 1 else None
+                if qual in _SAME_PATH:
+                    return parts[0] if len(parts) == 1 else None
+                return os.path.join(*parts) if parts else "."
+            func = node.func
+            if type(func) is cst.Attribute and func.attr.value in ("resolve", "absolute", "expanduser") and not node.args:
+                return self._path(func.value, scope, before, depth + 1, path_only=True)
+            if path_only:
+                return None
+        elif t is cst.Attribute and node.attr.value == "parent":
+            inner = self._path(node.value, scope, before, depth + 1, path_only=True)
+            return None if inner is None else os.path.dirname(inner)
+        elif t is cst.BinaryOperation and type(node.operator) is cst.Divide:
+            left = self._path(node.left, scope, before, depth + 1, path_only=True)
+            right = self._path(node.right, scope, before, depth + 1)
+            return None if left is None or right is None else os.path.join(left, right)
+        elif path_only:
+            return None
+        v = self._value(node, scope, before, depth + 1)
+        return v.value if v is not None and isinstance(v.value, str) else None
+
+    def _hydra_main(self, scope: Scope) -> "Value | None":
+        """For a function decorated `@hydra.main(config_path=..., config_name=...)`: its config as a Value
+        (whose value is None when it cannot be read); None for any other function."""
+        node = scope.node
+        if not isinstance(node, cst.FunctionDef) or not node.decorators:
+            return None
+        for decorator in node.decorators:
+            call = decorator.decorator
+            if type(call) is not cst.Call or qualified_name(call.func, scope.parent or scope) != "hydra.main":
+                continue
+            outer = scope.parent or scope
+            path_node, name_node = _arg(call, 0, "config_path"), _arg(call, 1, "config_name")
+            path = self.value(path_node, outer) if path_node is not None else None
+            name = self.value(name_node, outer) if name_node is not None else None
+            if path is None or name is None or not isinstance(path.value, str) or not isinstance(name.value, str):
+                return Value(None, "hydra", call)  # no config_path: Hydra reads no file (or one we cannot tell)
+            from gradlint.facts import configs
+
+            data = configs.hydra(self.facts, path.value, name.value)
+            origin = os.path.join(path.value, name.value)
+            return Value(data, origin if origin.endswith((".yaml", ".yml")) else f"{origin}.yaml", call)
+        return None
+
+    def _flags_module(self, node, scope, before) -> bool:
+        """Whether an expression names a flags module: `tf.app.flags`, `absl.flags`, or a name assigned one
+        (`flags = tf.app.flags`)."""
+        if qualified_name(node, scope, before) in _FLAG_MODULES:
+            return True
+        if type(node) is cst.Name:
+            binding = lookup(node.value, scope, before)
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                same = binding.scope.bindings.get(binding.name, [])
+                return len(same) == 1 and qualified_name(binding.value, binding.scope, binding.seq) in _FLAG_MODULES
+        return False
+
+    def flag_defaults(self) -> dict[str, Value | None]:
+        """The defaults of the file's `DEFINE_float("lr", 0.1, ...)` calls, by flag name (None: unknown)."""
+        if self._flags is None:
+            self._flags = {}
+            for site in self.index.all_sites:
+                call = site.node
+                if type(call) is not cst.Call:
+                    continue
+                func = call.func
+                method = func.attr.value if type(func) is cst.Attribute else func.value if type(func) is cst.Name else ""
+                if not method.startswith("DEFINE_"):
+                    continue
+                if type(func) is cst.Attribute:
+                    if not self._flags_module(func.value, site.scope, site.seq):
+                        continue
+                elif (qualified_name(func, site.scope, site.seq) or "").rpartition(".")[0] not in _FLAG_MODULES:
+                    continue
+                self._define_flag(call, method[len("DEFINE_"):], site)
+        return self._flags
+
+    def _define_flag(self, call: cst.Call, kind: str, site: Site) -> None:
+        name_node = _arg(call, 0, "name")
+        name = self.value(name_node, site.scope, site.seq) if name_node is not None else None
+        if name is None or not isinstance(name.value, str):
+            return
+        value = None
+        default_node = _arg(call, 1, "default")
+        default = self.value(default_node, site.scope, site.seq) if default_node is not None else None
+        if kind in _FLAG_KINDS and default is not None:
+            value = _flag_value(kind, default.value)
+        found = None if value is None else Value(value[0], f"--{name.value} default", call)
+        if name.value in self._flags and self._flags[name.value] != found:
+            found = None  # defined twice with different defaults: which one runs is unknown
+        self._flags[name.value] = found
+
     def dict_literal(self, node: cst.Dict, scope: Scope) -> dict | None:
         result = {}
         for element in node.elements:
@@ -644,6 +884,27 @@ def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value == keyword:
             return arg.value
+    return None
+
+
+def _flag_value(kind: str, value: Any) -> tuple[Any] | None:
+    """A flag's default as absl holds it (a one-tuple, since None is a default too); None when unknown."""
+    if value is None:
+        return (None,)
+    if kind in ("boolean", "bool"):
+        if isinstance(value, bool):
+            return (value,)
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return (value.lower() in ("true", "1"),)
+        return None
+    parse = _FLAG_KINDS[kind]
+    if parse is not str and isinstance(value, bool):
+        return None
+    if isinstance(value, (str, int, float)):
+        try:
+            return (parse(value),)
+        except (TypeError, ValueError):
+            return None
     return None
 
 
