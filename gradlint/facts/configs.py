@@ -51,14 +51,16 @@ def hydra(facts: "FileFacts", config_path: str, config_name: str) -> dict | None
 
 def _load(facts: "FileFacts", written: str, kind: str) -> dict | None:
     for candidate in candidates(facts, written):
+        # Recorded found or not: creating the file beside the script later must re-check it.
+        depend(facts, candidate)
         if candidate.is_file():
             return read(facts, candidate, kind)
     return None
 
 
 def candidates(facts: "FileFacts", written: str) -> list[Path]:
-    """Where a path may point: itself when absolute, else under the file's folder, then under the project's
-    root. Each is recorded as a dependency of the file, found or not, so that creating it re-checks the file."""
+    """Where a path may point, in the order tried: itself when absolute, else under the file's folder, then
+    under the project's root."""
     if not written or "\0" in written or written.startswith(("~", "$")) or "://" in written:
         return []
     path = Path(written)
@@ -72,8 +74,6 @@ def candidates(facts: "FileFacts", written: str) -> list[Path]:
         root = project_root(here)
         if root is not None and root != here:
             found.append(root / path)
-    for candidate in found:
-        depend(facts, candidate)
     return found
 
 
