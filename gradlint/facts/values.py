@@ -137,6 +137,7 @@ class Resolver:
         self.arg_options = _collect_arg_options(self)
         # The file's flag definitions, collected when a `FLAGS.name` is first read.
         self._flags: dict[str, Value | None] | None = None
+        self._hydras: dict[int, Value | None] = {}
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -468,7 +469,7 @@ class Resolver:
         scope = binding.scope
         param: cst.Param = binding.node
         name = binding.name
-        hydra = self._hydra_main(scope)
+        hydra = self._hydra_main(scope) if getattr(scope.node, "decorators", None) else None
         if hydra is not None and scope.params and scope.params[0] is param:
             # `@hydra.main(...) def main(cfg)`: Hydra passes the composed config, whatever callers write.
             return hydra if hydra.value is not None else None
@@ -559,7 +560,9 @@ class Resolver:
         if isinstance(owner.value, ClassInstance):
             return self._class_attr(owner.value.info, attr, owner.value.call, depth)
         if isinstance(owner.value, dict) and attr in owner.value:
-            return Value(owner.value[attr], owner.origin, owner.node)
+            # OmegaConf's `cfg.model.lr` names its key as `cfg["model"]["lr"]` would.
+            origin = f"{owner.origin}[{attr!r}]" if _from_file(owner.origin) else owner.origin
+            return Value(owner.value[attr], origin, owner.node)
         return None
 
     def _self_attr(self, scope: Scope, attr: str, depth: int) -> Value | None:
@@ -612,7 +615,8 @@ class Resolver:
             key = self._value(node.args[0].value, scope, before, depth + 1)
             if owner is not None and key is not None and isinstance(owner.value, dict):
                 if key.value in owner.value:
-                    return Value(owner.value[key.value], owner.origin, owner.node)
+                    origin = f"{owner.origin}[{key.value!r}]" if _from_file(owner.origin) else owner.origin
+                    return Value(owner.value[key.value], origin, owner.node)
                 if len(node.args) >= 2:
                     return self._value(node.args[1].value, scope, before, depth + 1)
             return None
@@ -782,7 +786,13 @@ class Resolver:
 
     def _hydra_main(self, scope: Scope) -> "Value | None":
         """For a function decorated `@hydra.main(config_path=..., config_name=...)`: its config as a Value
-        (whose value is None when it cannot be read); None for any other function."""
+        (whose value is None when it cannot be read); None for any other function. Composed once per function."""
+        key = id(scope)
+        if key not in self._hydras:
+            self._hydras[key] = self._compose_hydra_main(scope)
+        return self._hydras[key]
+
+    def _compose_hydra_main(self, scope: Scope) -> "Value | None":
         node = scope.node
         if not isinstance(node, cst.FunctionDef) or not node.decorators:
             return None
@@ -885,6 +895,11 @@ def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
         if arg.keyword is not None and arg.keyword.value == keyword:
             return arg.value
     return None
+
+
+def _from_file(origin: str) -> bool:
+    """Whether a value was read from a config file (its origin names the file, then its keys)."""
+    return origin.split("[", 1)[0].endswith((".json", ".yaml", ".yml", ".toml"))
 
 
 def _flag_value(kind: str, value: Any) -> tuple[Any] | None:

@@ -280,6 +280,11 @@ def test_other_keys_stay_known_beside_an_unfollowed_entry(tmp_path):
     assert value_of(tmp_path, HYDRA.format(read="cfg.optim.lr"), files=files) == 0.1
 
 
+def test_a_hydra_value_names_its_file_and_keys(tmp_path):
+    v, _ = resolve(tmp_path, HYDRA.format(read="cfg.model.get('hidden')"), files=HYDRA_FILES)
+    assert (v.value, v.origin) == (128, "conf/config.yaml['model']['hidden']")
+
+
 @pytest.mark.parametrize(
     "decorator",
     [
