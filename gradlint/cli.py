@@ -76,7 +76,7 @@ def check(
     """Lint training code for the causes of exploding gradients."""
     from dataclasses import replace
 
-    from gradlint.checks import all_rules
+    from gradlint.catalog import CODES
     from gradlint.config import ConfigError, check_code, load_settings
     from gradlint.engine import lint_paths
     from gradlint.report import FORMATS, TEXT_STYLES, render
@@ -87,12 +87,11 @@ def check(
         fail(f"unknown output format '{text_style}' (choose from {', '.join(TEXT_STYLES)})")
     try:
         settings = load_settings(config)
-        codes = [r.code for r in all_rules()]
         for option, values in (("--select", select), ("--ignore", ignore), ("--extend-select", extend_select)):
             if values is not None and not _codes(values):
                 raise ConfigError(f"{option}: no code given")
             for code in _codes(values):
-                check_code(code, codes, option)
+                check_code(code, list(CODES), option)
                 if option == "--ignore" and "GL001".startswith(code) and code != "GL":
                     raise ConfigError(f"{option}: GL001 cannot be ignored (a file that cannot be read or parsed is not checked)")
     except ConfigError as exc:
@@ -131,7 +130,7 @@ def check(
     text = render(
         result.findings,
         output_format,
-        rules=all_rules(),
+        rules=_rules() if output_format == "sarif" else (),
         files_checked=result.files_checked,
         color=color,
         statistics=statistics,
@@ -161,6 +160,13 @@ def check(
     if fix and exit_non_zero_on_fix and fixed_files:
         raise typer.Exit(EXIT_FINDINGS)
     raise typer.Exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_OK)
+
+
+def _rules():
+    # Only SARIF describes the rules; loading them costs most of a short run's start-up.
+    from gradlint.checks import all_rules
+
+    return all_rules()
 
 
 def _apply_fixes(

@@ -1,27 +1,25 @@
 """The engine: files -> facts (process pool, cache) -> checks -> findings."""
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
 import stat
 import tempfile
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from gradlint.version import __version__
 from gradlint.config import Settings
-from gradlint.facts.project import Project
-from gradlint.findings import Edit, Finding, Fix, Severity
-from gradlint.fix.apply import FileFix, file_encoding, fix_file
-from gradlint.lint import ParserLimit, check_unit, lint_source, syntax_finding
-from gradlint.source import SourceError, discover, read_unit
-from gradlint.workers import Failure, run_isolated
+from gradlint.findings import Edit, Finding, Fix, Severity, syntax_finding
+from gradlint.source import discover
+from gradlint.workers import Failure, Job, run_isolated
 
-__all__ = ["LintResult", "lint_paths", "lint_source", "fix_paths"]
+if TYPE_CHECKING:
+    from gradlint.fix.apply import FileFix
+
+__all__ = ["LintResult", "lint_paths", "fix_paths"]
 
 CACHE_DIR = ".gradlint_cache"
 BATCH_MAX = 64
@@ -40,60 +38,6 @@ class LintResult:
     def has_errors(self) -> bool:
         """A file could not be read, parsed or checked (exit code 2)."""
         return bool(self.internal_errors) or any(f.code == "GL001" for f in self.findings)
-
-
-def _lint_file(
-    path: str, display: str, settings: Settings, project: Project
-) -> tuple[list[Finding], list[str], str | None, str | None]:
-    """Lint one file; returns its findings, the neighbouring files its findings depend on, a one-line
-    description of an internal error (gradlint failed on the file), and one of why a valid file could
-    not be checked."""
-    try:
-        unit, data = read_unit(Path(path), display)
-    except SourceError as exc:
-        return [syntax_finding(display, str(exc), exc.line, exc.column)], [], None, None
-    if unit is None:
-        return [], [], None, None
-    try:
-        findings = check_unit(unit, settings, project, Path(path))
-    except ParserLimit as exc:
-        return [], [], None, f"{display}: not checked: {exc}"
-    except Exception as exc:  # a bug of ours must not stop the other files from being linted
-        return [], [], f"{display}: internal error, file not checked ({type(exc).__name__}: {exc}); please report it", None
-    if any(f.fix is not None for f in findings) and file_encoding(data) is None:
-        # --fix leaves such a file alone: its findings must not claim a fix.
-        findings = [replace(f, fix=None) for f in findings]
-    return findings, sorted(project.depends(Path(path))), None, None
-
-
-def _fix_one(path: str, display: str, settings: Settings, project: Project) -> tuple[FileFix | None, str | None]:
-    try:
-        return fix_file(Path(path), settings, display), None
-    except ParserLimit:
-        return None, None  # the lint that follows says why the file was not checked
-    except Exception as exc:
-        return None, f"{display}: internal error, file not fixed ({type(exc).__name__}: {exc}); please report it"
-
-
-def _work(settings: Settings, fixing: bool, batch: list[tuple[str, str]], avoid: frozenset, notify) -> None:
-    """A worker's batch: the files parsed for one file (as neighbours) serve the next, each file gets a
-    project of its own (its findings never depend on the files before it); nothing outlives the batch
-    (a later run must see edited neighbours)."""
-    trees: dict = {}
-    # The syntax trees a batch holds are millions of objects: with the cycle collector on, each of
-    # its full passes walks them all (measured: a third of the run). The batch is freed at its end.
-    gc.disable()
-    try:
-        for position, (path, display) in enumerate(batch):
-            notify(("start", position))
-            project = Project(avoid=avoid, watch=notify, trees=trees)
-            if fixing:
-                result = _fix_one(path, display, settings, project)
-            else:
-                result = _lint_file(path, display, settings, project)
-            notify(("done", position, result))
-    finally:
-        gc.enable()
 
 
 def _digest(data: bytes) -> str:
@@ -318,7 +262,8 @@ def _run(todo: list[tuple[str, str]], settings: Settings, jobs: int | None, *, f
     batches = [todo[i : i + size] for i in range(0, len(todo), size)]
     # Largest batches first, so that no worker is left with a big one while the others idle.
     batches.sort(key=_batch_bytes, reverse=True)
-    work = partial(_work, settings, fixing)
+    # The worker imports the rules (and libcst); the parent never needs them.
+    work = Job("gradlint.jobs", "work", (settings, fixing))
     return run_isolated(batches, work, min(workers, len(batches)), _timeout(settings))
 
 

@@ -76,3 +76,12 @@ class Finding:
                 ],
             },
         }
+
+
+# GL001 is the one code the engine reports itself (a file that could not be read, parsed or checked),
+# also in the parent process, which does not load the rules.
+SYNTAX_ERROR = "syntax-error"
+
+
+def syntax_finding(path: str, message: str, line: int, column: int) -> Finding:
+    return Finding("GL001", SYNTAX_ERROR, Severity.ERROR, path, line, column, line, column, message)

@@ -15,14 +15,9 @@ from gradlint.checks.registry import RULES
 from gradlint.config import Settings
 from gradlint.facts import FileFacts
 from gradlint.facts.project import Project
-from gradlint.findings import Finding
+from gradlint.findings import Finding, syntax_finding
 from gradlint.source import SourceUnit
 from gradlint.suppression import file_disabled, source_lines, suppressed
-
-
-def syntax_finding(path: str, message: str, line: int, column: int) -> Finding:
-    rule = RULES["GL001"]
-    return Finding("GL001", rule.name, rule.severity, path, line, column, line, column, message)
 
 
 class ParserLimit(Exception):

@@ -22,9 +22,9 @@ from gradlint.version import __version__
 from gradlint.checks.registry import RULES
 from gradlint.config import ConfigError, Settings, load_settings
 from gradlint.facts.project import Project
-from gradlint.findings import Edit, Finding, Severity
+from gradlint.findings import Edit, Finding, Severity, syntax_finding
 from gradlint.fix.apply import fix_text
-from gradlint.lint import ParserLimit, check_unit, syntax_finding
+from gradlint.lint import ParserLimit, check_unit
 from gradlint.source import SourceUnit, may_be_training_code
 from gradlint.suppression import source_lines
 from gradlint.workers import run_isolated

@@ -9,6 +9,7 @@ and the rest of its batch goes back in the queue.
 """
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import signal
@@ -20,8 +21,22 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator, Sequence
 
 # work(batch, avoid, notify) -> None; it calls notify(("start", i)), notify(("done", i, result)),
-# and notify(("enter", path)) / notify(("leave", path)) around reading a neighbouring file.
+# and notify(("enter", path)) / notify(("leave", path)) around reading a neighbouring file. It is
+# sent to the worker with each batch, so it must pickle.
 Work = Callable[[list, frozenset, Callable[[tuple], None]], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work named by module and function, with its leading arguments: the parent sends it without
+    importing that module (the worker imports it, or has already: see `prestart`)."""
+
+    module: str
+    function: str
+    args: tuple = ()
+
+    def __call__(self, batch: list, avoid: frozenset, notify: Callable[[tuple], None]) -> None:
+        getattr(importlib.import_module(self.module), self.function)(*self.args, batch, avoid, notify)
 
 
 @dataclass
@@ -54,9 +69,11 @@ def _context():
 RECURSION_LIMIT = 20_000
 
 
-def _serve(conn: Connection, work: Work) -> None:
+def _serve(conn: Connection, preload: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends its workers
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+    if preload is not None:
+        importlib.import_module(preload)
     while True:
         try:
             message = conn.recv()
@@ -64,9 +81,30 @@ def _serve(conn: Connection, work: Work) -> None:
             return
         if message is None:
             return
-        batch, avoid = message
+        work, batch, avoid = message
         work(batch, avoid, conn.send)
         conn.send(("batch",))
+
+
+# Workers started by `prestart`, waiting for the run that needs them.
+_spares: list[_Worker] = []
+
+
+def _start(context, preload: str | None = None) -> _Worker:
+    parent, child = context.Pipe()
+    process = context.Process(target=_serve, args=(child, preload), daemon=True)
+    process.start()
+    child.close()
+    return _Worker(process, parent)
+
+
+def prestart(preload: str) -> None:
+    """Start a worker now that imports `preload` while this process goes on (reading its options,
+    finding files); the next `run_isolated` uses it. A one-file run (pre-commit) spends most of its
+    time importing, and the two imports then overlap. Only where fork is cheap."""
+    context = _context()
+    if context.get_start_method() == "fork":
+        _spares.append(_start(context, preload))
 
 
 def run_isolated(
@@ -80,18 +118,19 @@ def run_isolated(
     results: list[tuple[Any, Any, Failure | None]] = []
 
     def start() -> _Worker:
-        parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, work), daemon=True)
-        process.start()
-        child.close()
-        return _Worker(process, parent)
+        while _spares:
+            spare = _spares.pop()
+            if spare.process.is_alive():
+                return spare
+            _end(spare)
+        return _start(context)
 
     def give(worker: _Worker) -> None:
         worker.batch = queue.popleft()
         worker.position = -1
         worker.reading = []
         worker.started = time.monotonic()
-        worker.conn.send((worker.batch, frozenset(avoid)))
+        worker.conn.send((work, worker.batch, frozenset(avoid)))
 
     def lost(worker: _Worker, reason: str) -> list[tuple[Any, Any, Failure | None]]:
         """The worker is gone: blame its file (or neighbour), requeue the rest, replace it."""

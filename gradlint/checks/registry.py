@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from gradlint.catalog import CODES
-from gradlint.findings import Severity
+from gradlint.findings import SYNTAX_ERROR, Severity
 
 if TYPE_CHECKING:
     from gradlint.checks.context import CheckContext
@@ -58,7 +58,7 @@ def register(
 
 RULES["GL001"] = Rule(
     "GL001",
-    "syntax-error",
+    SYNTAX_ERROR,
     Severity.ERROR,
     "The file cannot be read or parsed.",
 )

@@ -11,7 +11,7 @@ import time
 import libcst as cst
 import pytest
 
-from gradlint.engine import lint_source
+from gradlint.lint import lint_source
 
 MODEL = """import torch
 from torch import nn

@@ -9,7 +9,7 @@ import pytest
 import gradlint.source as source
 from gradlint import lint_paths
 from gradlint.config import Settings
-from gradlint.engine import _lint_file
+from gradlint.jobs import lint_file as _lint_file
 from gradlint.facts.project import Project
 from gradlint.source import read_unit
 
