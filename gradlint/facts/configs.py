@@ -196,13 +196,20 @@ def omegaconf(data: dict | None) -> dict | None:
     for key, value in data.items():
         if isinstance(value, dict):
             result[key] = omegaconf(value)
-        elif isinstance(value, str) and (value in _UNRESOLVED or "${" in value):
-            continue
-        elif isinstance(value, list) and any(isinstance(v, str) and "${" in v for v in value):
-            continue
-        else:
+        elif _settled(value):
             result[key] = value
     return result
+
+
+def _settled(value: Any) -> bool:
+    """Whether a value holds no `???` or `${...}` (in lists too: `layers: [{size: ${width}}]`)."""
+    if isinstance(value, str):
+        return value not in _UNRESOLVED and "${" not in value
+    if isinstance(value, list):
+        return all(_settled(v) for v in value)
+    if isinstance(value, dict):
+        return all(_settled(v) for v in value.values())
+    return True
 
 
 # -- Hydra -----------------------------------------------------------------------------------------------

@@ -663,6 +663,11 @@ class Resolver:
                 results = [self._value(r, function, None, depth + 1) for r in function.returns]
                 if results and all(r is not None and r.value is NAMESPACE for r in results):
                     return Value(NAMESPACE, "argparse", node)
+                # `def load_config(path): with open(path) as f: return json.load(f)`, the path as its
+                # callers agree on it: the file's mapping.
+                if results and all(r is not None and _from_file(r.origin) for r in results):
+                    if len({repr(r.value) for r in results}) == 1:
+                        return results[0]
         if qual in ("argparse.Namespace", "types.SimpleNamespace"):
             result = {}
             for arg in node.args:
@@ -829,12 +834,16 @@ class Resolver:
         """The defaults of the file's `DEFINE_float("lr", 0.1, ...)` calls, by flag name (None: unknown)."""
         if self._flags is None:
             self._flags = {}
+            required: list[cst.Arg] = []
             for site in self.index.all_sites:
                 call = site.node
                 if type(call) is not cst.Call:
                     continue
                 func = call.func
                 method = func.attr.value if type(func) is cst.Attribute else func.value if type(func) is cst.Name else ""
+                if method in ("mark_flag_as_required", "mark_flags_as_required"):
+                    required.extend(call.args[:1])
+                    continue
                 if not method.startswith("DEFINE_"):
                     continue
                 if type(func) is cst.Attribute:
@@ -843,6 +852,14 @@ class Resolver:
                 elif (qualified_name(func, site.scope, site.seq) or "").rpartition(".")[0] not in _FLAG_MODULES:
                     continue
                 self._define_flag(call, method[len("DEFINE_"):], site)
+            for arg in required:
+                # `flags.mark_flag_as_required("lr")`: the user passes it, so its default never runs.
+                names = self.value(arg.value, self.index.scope)
+                if names is None:
+                    self._flags = {}  # which flags cannot be told: none is known
+                    break
+                for name in names.value if isinstance(names.value, tuple) else (names.value,):
+                    self._flags[name] = None
         return self._flags
 
     def _define_flag(self, call: cst.Call, kind: str, site: Site) -> None:

@@ -77,6 +77,14 @@ def test_json_path_from_an_argparse_default_and_the_origin_names_the_file_and_ke
     assert v.origin == "configs/lstm.json['model']['lr']"
 
 
+def test_a_helper_that_loads_the_config_gives_its_mapping_when_its_callers_agree_on_the_path(tmp_path):
+    helper = "import json\n\ndef load_config(path):\n    with open(path) as f:\n        return json.load(f)\n\n"
+    files = {"config.json": CONFIG, "other.json": '{"clip": 1}'}
+    assert value_of(tmp_path, helper + 'value = load_config("config.json")["clip"]\n', files=files) == 0
+    two = helper + 'value = load_config("config.json")["clip"]\nother = load_config("other.json")\n'
+    assert value_of(tmp_path, two, files=files) is None
+
+
 def test_a_relative_path_is_tried_at_the_project_root_after_the_files_folder(tmp_path):
     source = 'import json\nvalue = json.load(open("configs/run.json"))["clip"]\n'
     files = {"pyproject.toml": "", "configs/run.json": CONFIG}
@@ -171,6 +179,8 @@ def test_omegaconf_interpolations_and_missing_values_are_unknown_plain_yaml_read
     assert value_of(tmp_path, omega + "value = cfg.model.hidden\n", files=files) is None
     assert value_of(tmp_path, omega + "value = cfg.seed\n", files=files) is None
     assert value_of(tmp_path, omega + "value = cfg.width\n", files=files) == 64
+    listed = {"config.yaml": "width: 8\nlayers:\n  - {size: '${width}'}\n"}
+    assert value_of(tmp_path / "b", omega + "value = cfg.layers\n", files=listed) is None
     plain = 'import yaml\ncfg = yaml.safe_load(open("config.yaml"))\n'
     assert value_of(tmp_path, plain + "value = cfg['model']['hidden']\n", files=files) == "${width}"
 
@@ -367,6 +377,10 @@ def test_a_flag_default_names_its_flag(tmp_path):
         "from absl import flags\nflags.DEFINE_float('lr', 0.1, '')\nflags.DEFINE_float('lr', 0.2, '')\nvalue = flags.FLAGS.lr\n",
         # A default the file cannot tell.
         "import os\nfrom absl import flags\nflags.DEFINE_float('lr', os.environ['LR'], '')\nvalue = flags.FLAGS.lr\n",
+        # The user must pass it: its default never runs.
+        "from absl import flags\nflags.DEFINE_float('lr', 0.1, '')\nflags.mark_flag_as_required('lr')\nvalue = flags.FLAGS.lr\n",
+        "from absl import flags\nflags.DEFINE_float('lr', 0.1, '')\nflags.mark_flags_as_required(['x', 'lr'])\n"
+        "value = flags.FLAGS.lr\n",
         # A `flags` module of the project, not absl's or TensorFlow's.
         "import myflags as flags\nflags.DEFINE_float('lr', 0.1, '')\nvalue = flags.FLAGS.lr\n",
         # `flags` assigned twice: which module it is cannot be told.
