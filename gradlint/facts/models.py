@@ -295,13 +295,7 @@ class ModelFacts:
                     return Model(f"class {name}", layers, info, info.node)
                 function = self.facts.function(name)
                 if function is not None:
-                    # A builder function: what it returns, else everything it builds.
-                    for returned in function.returns:
-                        model = self.model_of(returned, function, None, depth + 1)
-                        if model is not None and model.layers:
-                            return model
-                    layers = self.scope_layers(function)
-                    return Model(f"{name}()", layers, None, function.node) if layers else None
+                    return self.built_by(function, name, depth)
             if qual in KERAS_SEQUENTIAL or qual == "torch.nn.Sequential":
                 return Model(qual.rsplit(".", 1)[-1], self.expression_layers(expr, scope, before), None, expr)
             if qual in KERAS_MODEL:
@@ -314,6 +308,12 @@ class ModelFacts:
                 facts, info = other
                 layers = facts.models.class_layers(info) + self._passed_layers(expr, scope, before, depth)
                 return Model(f"class {info.name}", layers, info, info.node)
+            builder = self.imported_function(qual) if qual else None
+            if builder is not None:
+                # A builder function of another file (`from utils.helper import get_model`): its own file
+                # reads what it returns.
+                facts, function = builder
+                return facts.models.built_by(function, function.name, depth)
             # Wrappers that hold the model as first argument.
             if (
                 qual.endswith("DataParallel")
@@ -375,6 +375,22 @@ class ModelFacts:
                     model = Model(model.label, model.layers + added, model.info, model.node) if added else model
                 return model
         return None
+
+    def imported_function(self, qual: str) -> "tuple[FileFacts, Scope] | None":
+        """A module-level function imported from another file of the project, with that file's facts."""
+        project = self.facts.project
+        if project is None or qual.startswith(LOCAL):
+            return None
+        return project.find_function(qual, self.facts.path)
+
+    def built_by(self, function: Scope, name: str, depth: int = 0) -> Model | None:
+        """The model a builder function of this file makes: what it returns, else everything it builds."""
+        for returned in function.returns:
+            model = self.model_of(returned, function, None, depth + 1)
+            if model is not None and model.layers:
+                return model
+        layers = self.scope_layers(function)
+        return Model(f"{name}()", layers, None, function.node) if layers else None
 
     def _attribute_assignments(self, text: str, scope: Scope) -> list[Site]:
         key = (id(scope), text)
