@@ -45,9 +45,8 @@ def at_risk(ctx: CheckContext, models: list[Model]) -> tuple[Model, str] | None:
 def decay_of(optimizer: Optimizer, ctx: CheckContext | None = None) -> tuple[bool | None, str]:
     """Whether the optimizer decays weights (None: unknown), and how its setting reads."""
     v = optimizer.weight_decay
-    positional = [a for a in optimizer.call.args if a.keyword is None]
-    if v is None or (not optimizer.keras and len(positional) > 2 and _keyword(optimizer.call, "weight_decay") is None):
-        return None, ""  # weight_decay may be one of the positional arguments
+    if v is None:
+        return None, ""  # unknown: weight_decay may be one of the positional arguments, or built elsewhere
     if v.value is None:
         note = "no weight_decay"
     elif isinstance(v.value, (int, float)) and not isinstance(v.value, bool):

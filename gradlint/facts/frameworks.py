@@ -127,7 +127,7 @@ class FrameworkFacts:
             v = self.facts.values.value(optimizer, site.scope, site.seq)
             if v is not None and isinstance(v.value, str):
                 return None, Clipping(False, f"optimizer={v.value!r}", v)
-            made = self.facts.loops.constructor(optimizer, site.scope, site.seq)
+            made = self.facts.optimizers.construction(optimizer, site.scope, site.seq)
         if type(optimizer) is cst.SimpleString:
             return None, Clipping(False, f"optimizer={optimizer.evaluated_value!r}")
         if made is None:

@@ -56,6 +56,14 @@ TF1_FAMILIES = {
 TF1_DEFAULT_LR = {"AdamOptimizer": 1e-3, "AdadeltaOptimizer": 1e-3}
 # Keyword, position in the torch signature (params first); Keras takes no params argument.
 TORCH_LR = ("lr", 1)
+# Where torch's optimizers take weight_decay positionally (params first): `SGD(params, lr, momentum,
+# dampening, weight_decay)`, `Adagrad(params, lr, lr_decay, weight_decay)`, `ASGD(params, lr, lambd, alpha,
+# t0, weight_decay)`. An optimizer of another library with more than (params, lr) given positionally may be
+# given its weight_decay among them: unknown.
+TORCH_WD_POSITION = {
+    "SGD": 4, "Adam": 4, "AdamW": 4, "RMSprop": 4, "Adadelta": 4, "Adamax": 4, "NAdam": 4, "RAdam": 4,
+    "Adagrad": 3, "ASGD": 5,
+}
 # Wrappers built from an optimizer class and that optimizer's arguments:
 # `DistributedOptimizer(optim.SGD, param_rrefs, lr=0.05)` is an SGD over remote parameters.
 WRAPPERS = frozenset({"torch.distributed.optim.DistributedOptimizer"})
@@ -106,7 +114,13 @@ class OptimizerFacts:
     def from_call(self, call: cst.Call, site: Site | None = None) -> Optimizer | None:
         if id(call) in self._by_call:
             return self._by_call[id(call)]
-        scope = site.scope if site is not None else self.facts.scope_of_call(call)
+        scope = site.scope if site is not None else self.facts.loops.scope_of_call(call)
+        home = self.facts.loops.home(scope)
+        if home is not self.facts:
+            # Built in another file of the project (a model class's `add_optimizer`): read it there.
+            result = home.optimizers.from_call(call, site)
+            self._by_call[id(call)] = result
+            return result
         before = site.seq if site else None
         qual = qualified_name(call.func, scope, before) or ""
         wrapped = qual in WRAPPERS
@@ -129,12 +143,29 @@ class OptimizerFacts:
             result = Optimizer(
                 call, scope, qual, name, family,
                 self._setting(call, scope, name, "lr", is_keras, wrapped),
-                self._setting(call, scope, name, "weight_decay", is_keras, wrapped),
+                self._torch_decay(call, scope, name, is_torch, wrapped) if not is_keras
+                else self._setting(call, scope, name, "weight_decay", is_keras, wrapped),
                 is_keras,
                 wrapped,
             )
         self._by_call[id(call)] = result
         return result
+
+    def _torch_decay(self, call: cst.Call, scope: Scope, name: str, is_torch: bool, wrapped: bool) -> Value | None:
+        """weight_decay of a torch-style optimizer: by keyword, or at its place in torch's signature; unknown
+        when it may be among positional arguments whose places are not known (`*args`, another library)."""
+        if _keyword(call, "weight_decay") is None:
+            positional = [a for a in call.args if a.keyword is None]
+            if any(a.star == "*" for a in positional):
+                return None
+            position = TORCH_WD_POSITION.get(name) if is_torch else None
+            if position is None:
+                if len(positional) > 2 + wrapped and not (is_torch and name in TORCH_DEFAULTS
+                                                          and TORCH_DEFAULTS[name].get("weight_decay", 0) is None):
+                    return None  # weight_decay may be one of them
+            elif len(positional) > position + wrapped:
+                return self.facts.values.value(positional[position + wrapped].value, scope)
+        return self._setting(call, scope, name, "weight_decay", False, wrapped)
 
     def _tf1_lr(self, call: cst.Call, scope: Scope, name: str) -> Value | None:
         node = _arg(call, 0, "learning_rate")
@@ -168,6 +199,52 @@ class OptimizerFacts:
             return Value(defaults[default_key], f"{name} default", call)
         return None
 
+    def construction(self, expr: cst.BaseExpression, scope: Scope, before: int | None) -> cst.Call | None:
+        """The call that built the optimizer an expression holds, as loops.constructor finds it; and where
+        that stops at a parameter no caller passes (`def build(..., optimizer=Adam(lr=4e-3))`, then
+        `model.compile(optimizer=optimizer)`), the parameter's default."""
+        made = self.facts.loops.constructor(expr, scope, before)
+        if made is not None:
+            return made
+        from gradlint.facts.names import lookup
+
+        for _ in range(4):
+            if type(expr) is not cst.Name:
+                return None
+            binding = lookup(expr.value, scope, before)
+            if binding is None:
+                return None
+            if binding.kind == "assign" and type(binding.value) is cst.Name:
+                expr, scope, before = binding.value, binding.scope, binding.seq  # `opt = optimizer`
+                continue
+            if binding.kind != "param":
+                return None
+            param = binding.node
+            default = getattr(param, "default", None)
+            if type(default) is not cst.Call or self._passed(binding.scope, binding.name):
+                return None
+            home = self.facts.loops.home(binding.scope)
+            outer = binding.scope.parent or binding.scope
+            return home.loops.constructor(default, outer, None)
+        return None
+
+    def _passed(self, function: Scope, name: str) -> bool:
+        """Whether a caller of the function (in its file, or one the project has seen) may pass `name`."""
+        home = self.facts.loops.home(function)
+        homes = [home]
+        project = self.facts.project
+        if project is not None:
+            homes += list({id(f): f for f, _ in project.callers(function)}.values())
+        for facts in homes:
+            for _site, arg in facts.call_args_for(function, name):
+                if arg is not None:
+                    return True
+            # A caller passing `*args`/`**kwargs` may pass it: call_args_for leaves those out.
+            for site in facts._callers.get(id(function), []):
+                if any(a.star for a in site.node.args):
+                    return True
+        return False
+
     def for_event(self, event: "Event") -> Optimizer | None:
         """The optimizer an update event steps (`opt.step()`, `scaler.step(opt)`)."""
         from gradlint.facts.loops import STEP
@@ -180,5 +257,15 @@ class OptimizerFacts:
         scope, before = event.site.scope, event.site.seq
         if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
             receiver = call.args[0].value
-        made = loops.constructor(receiver, scope, before)
-        return self.from_call(made) if made is not None else None
+        made = self.construction(receiver, scope, before)
+        optimizer = self.from_call(made) if made is not None else None
+        if optimizer is not None:
+            home = loops.home(optimizer.scope)
+            if home is not self.facts and id(made) not in loops.anchors:
+                # Built in another file: reported at the call here that runs its step (or at the step).
+                anchor = loops.anchors.get(id(event.site.node))
+                if anchor is None and loops.home(event.site.scope) is self.facts:
+                    anchor = (event.site, home)
+                if anchor is not None:
+                    loops.anchors[id(made)] = (anchor[0], home)
+        return optimizer

@@ -28,6 +28,17 @@ WEIGHT_ATTRS = ("weight", "kernel", "recurrent_kernel")
 PARAM_ATTRS = PARAMETER_METHODS | {"weights", "variables", "trainable_weights"}
 KERAS_REGULARIZER_KEYS = ("kernel_regularizer", "recurrent_regularizer")
 TF_VARIABLES = frozenset({"tf.Variable", "tf.get_variable"})
+# TF1: the penalties layers and variable scopes put in the REGULARIZATION_LOSSES collection, gathered.
+TF_REGULARIZATION_LOSSES = frozenset(
+    {
+        "tf.losses.get_regularization_loss", "tf.losses.get_regularization_losses",
+        "tf.contrib.layers.apply_regularization", "tf.contrib.layers.apply_regularizer",
+    }
+)
+TF_COLLECTIONS = frozenset({"tf.get_collection", "tf.get_collection_ref"})
+# Keywords that put a weight penalty on what a TensorFlow call builds (`tf.layers.dense(...,
+# kernel_regularizer=...)`, `tf.variable_scope(..., regularizer=...)`, contrib's `weights_regularizer`).
+TF_REGULARIZER_KEYS = ("kernel_regularizer", "recurrent_regularizer", "weights_regularizer", "regularizer")
 
 
 def _is_norm(node: cst.CSTNode, scope: Scope) -> bool:
@@ -145,9 +156,16 @@ class RegularizationFacts:
                 )
                 if type(node) is cst.Call:
                     func = node.func
-                    if type(func) is cst.Attribute and func.attr.value == "add_loss":
-                        return node  # Keras: a loss added on the model (a regularizer, as a rule)
+                    if (
+                        type(func) is cst.Attribute and func.attr.value == "add_loss" and node.args
+                        and self.facts.loops.home(scope).loops.callee(site) is None
+                    ):
+                        # Keras: a loss added on the model (a regularizer, as a rule); not a method of the
+                        # project's own model class that builds its training loss (`model.add_loss()`).
+                        return node
                     if _is_norm(node, scope) and (in_param_loop or _mentions_params(node, scope)):
+                        return node
+                    if self._tf_regularization(node, site):
                         return node
                     continue
                 value = getattr(node, "value", None)
@@ -158,6 +176,32 @@ class RegularizationFacts:
                         if any(_is_norm(n, scope) for n in _walk(current.elt)):
                             return current
         return None
+
+    @staticmethod
+    def _tf_regularization(call: cst.Call, site) -> bool:
+        """TensorFlow's own weight penalties: the regularization losses gathered
+        (`tf.losses.get_regularization_loss()`, `tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)`), or
+        a regularizer given to what a TensorFlow call builds (a penalty the author means to train with)."""
+        func = call.func
+        last = func.attr.value if type(func) is cst.Attribute else func.value if type(func) is cst.Name else ""
+        if not last.startswith(("get_regularization", "apply_regulariz", "get_collection")) and not any(
+            a.keyword is not None and a.keyword.value in TF_REGULARIZER_KEYS for a in call.args
+        ):
+            return False  # cheap: most calls are neither
+        qual = qualified_name(call.func, site.scope, site.seq) or ""
+        if qual in TF_REGULARIZATION_LOSSES:
+            return True
+        if qual in TF_COLLECTIONS and call.args:
+            key = call.args[0].value
+            if type(key) is cst.Attribute and key.attr.value == "REGULARIZATION_LOSSES":
+                return True
+            return type(key) is cst.SimpleString and key.evaluated_value == "regularization_losses"
+        if qual.startswith(("tf.", "keras.")):
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value in TF_REGULARIZER_KEYS:
+                    if not (type(arg.value) is cst.Name and arg.value.value == "None"):
+                        return True
+        return False
 
     def keras_regularized(self, model: "Model | None") -> cst.CSTNode | None:
         """A layer of the model built with a kernel/recurrent regularizer (not None)."""
@@ -178,7 +222,7 @@ class RegularizationFacts:
         params = params_arg(optimizer_call, optimizer is not None and optimizer.wrapped)
         if params is None:
             return False
-        scope = self.facts.scope_of_call(optimizer_call)
+        scope = self.facts.loops.scope_of_call(optimizer_call)
         if type(params) is cst.Name:
             binding = lookup(params.value, scope)
             if binding is None or binding.value is None:
