@@ -137,7 +137,11 @@ class FileFacts:
     def _constructor_of(self, site: Site) -> Scope | None:
         """`Model(vocab, nn.LSTM)` runs `Model.__init__`: its parameters get these arguments."""
         qual = qualified_name(site.node.func, site.scope, site.seq) or ""
-        info = self.index.classes.get(qual[len(LOCAL) + 1 :]) if qual.startswith(LOCAL + ".") else None
+        if not qual.startswith(LOCAL + "."):
+            # A class of another file of the project (`Trainer(model, optimizer)` from trainer.py).
+            other = self.imported_class(qual) if qual else None
+            return other[0].method(other[1], "__init__") if other is not None else None
+        info = self.index.classes.get(qual[len(LOCAL) + 1 :])
         return self.method(info, "__init__") if info is not None else None
 
     def call_args_for(self, scope: Scope, param: str) -> Iterator[tuple[Site, cst.BaseExpression | None]]:

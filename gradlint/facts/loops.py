@@ -238,13 +238,25 @@ class LoopFacts:
             return None
         if type(expr) is cst.Call:
             qual = qualified_name(expr.func, scope, before) or ""
+            home = self.home(scope)
+            function = None
             if qual.startswith(LOCAL + "."):
-                function = self.home(scope).function(qual[len(LOCAL) + 1 :])
-                if function is not None:
-                    for returned in function.returns:
-                        made = self.constructor(returned, function, None, depth + 1, follow_params)
-                        if made is not None:
-                            return made
+                function = home.function(qual[len(LOCAL) + 1 :])
+            elif qual and home.project is not None:
+                # A maker of another file of the project (`helper.get_optimizer(model, lr)`).
+                found = home.project.find_function(qual, home.path)
+                function = found[1] if found is not None else None
+            if function is not None:
+                for returned in function.returns:
+                    made = self.constructor(returned, function, None, depth + 1, follow_params)
+                    if made is not None:
+                        maker = self.home(function)
+                        if home is self.facts and maker is not self.facts:
+                            # Made in another file by a call of this one: reported at that call.
+                            site = home.site_of(expr)
+                            if site is not None:
+                                self.anchors.setdefault(id(made), (site, self.home(self.scope_of_call(made))))
+                        return made
             return expr
         if type(expr) is cst.Name:
             binding = lookup(expr.value, scope, before)
@@ -450,6 +462,12 @@ class LoopFacts:
             target = self._project_callee(site)
             if target is not None:
                 self.facts.project.add_caller(target, self.facts, site)
+            else:
+                # `Trainer(model, optimizer)` of trainer.py runs its `__init__`: the arguments bind its
+                # parameters (`self.optimizer = optimizer`), so its file can ask this one what they are.
+                init = self.facts._constructor_of(site)
+                if init is not None and self.home(init) is not self.facts:
+                    self.facts.project.add_caller(init, self.facts, site)
         if target is None:
             target = self._returned_function(site)
         return target

@@ -346,9 +346,10 @@ class ModelFacts:
                     model = self._with_added_layers(model, binding)
                 return model
             if binding.kind == "param":
-                for site, arg in self.facts.call_args_for(binding.scope, binding.name):
+                # Its callers in this file, then those of other files (`Trainer(model, ...)` in train.py).
+                for caller, site, arg in self._arguments(binding):
                     if arg is not None:
-                        model = self.model_of(arg, site.scope, site.seq, depth + 1)
+                        model = caller.models.model_of(arg, site.scope, site.seq, depth + 1)
                         if model is not None:
                             return model
             return None
@@ -375,6 +376,18 @@ class ModelFacts:
                     model = Model(model.label, model.layers + added, model.info, model.node) if added else model
                 return model
         return None
+
+    def _arguments(self, binding: Binding) -> "Iterator[tuple[FileFacts, Site, cst.BaseExpression | None]]":
+        """What the calls of a parameter's function pass for it: this file's calls, then other files'."""
+        for site, arg in self.facts.call_args_for(binding.scope, binding.name):
+            yield self.facts, site, arg
+        project = self.facts.project
+        if project is None:
+            return
+        for caller in {id(f): f for f, _ in project.callers(binding.scope)}.values():
+            if caller is not self.facts:
+                for site, arg in caller.call_args_for(binding.scope, binding.name):
+                    yield caller, site, arg
 
     def imported_function(self, qual: str) -> "tuple[FileFacts, Scope] | None":
         """A module-level function imported from another file of the project, with that file's facts."""
