@@ -159,7 +159,9 @@ def may_be_training_code(data: bytes, path: Path | None = None) -> bool:
     """Whether a file can hold a finding: it imports a framework and spells what some rule needs, or
     (given its path) it may run a training path in another file of its project."""
     if FRAMEWORK_IMPORT.search(data) is None:
-        return False
+        # A script that imports no framework may still train through a module of its project that does
+        # (`summarizer = Seq2SeqSummarizer(config)`, then `summarizer.fit(...)`).
+        return path is not None and _hands_off(data, path, framework=False)
     if TRAINING_MARKER.search(data) is not None:
         return True
     if (RANDN.search(data) and PARAMETER.search(data)) or (BATCH.search(data) and TRAIN.search(data)):
@@ -227,9 +229,10 @@ def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None
     return SourceUnit(shown, text), data
 
 
-def _hands_off(data: bytes, path: Path) -> bool:
-    """Whether a framework file may run a training path in another file of its project."""
-    if FRAMEWORK_IMPORT.search(data) is None or HANDS_OFF.search(data) is None:
+def _hands_off(data: bytes, path: Path, framework: bool = True) -> bool:
+    """Whether a file (one that imports a framework, unless `framework` is False) may run a training path
+    in another file of its project."""
+    if (framework and FRAMEWORK_IMPORT.search(data) is None) or HANDS_OFF.search(data) is None:
         return False
     if b"sys.path" in data:
         return True  # it adds a folder of its own to the import path
