@@ -112,7 +112,8 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
         if risk is None or reg.keras_regularized(compile_.model) is not None:
             continue
         setting = _keras_setting(ctx, compile_)
-        if setting is None or reg.loss_penalty(facts.index.functions + [facts.index.scope]) is not None:
+        home = facts.loops.home(compile_.site.scope)  # this file, or the one a call of it compiles in
+        if setting is None or home.regularization.loss_penalty(home.index.functions + [home.index.scope]) is not None:
             continue
         yield _finding(ctx, compile_.site.node, risk, setting, KERAS_FIX)
     for fit in facts.frameworks.lightning_fits():
@@ -139,7 +140,7 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _keras_setting(ctx: CheckContext, compile_) -> str | None:
-    facts = ctx.facts
+    facts = ctx.facts.loops.home(compile_.site.scope)
     if compile_.optimizer_call is not None:
         optimizer = facts.optimizers.from_call(compile_.optimizer_call)
         if optimizer is None:

@@ -41,6 +41,8 @@ class KerasCompile:
     optimizer: cst.BaseExpression | None
     optimizer_call: cst.Call | None
     clipping: Clipping
+    # The scopes of the fits that train the compiled model (none known for a builder that returns it).
+    fits: tuple = ()
 
 
 @dataclass(eq=False)
@@ -92,9 +94,8 @@ class FrameworkFacts:
 
     @functools.cached_property
     def _keras_compiles(self) -> list[KerasCompile]:
-        if not self._needs("compile") or not any(s for s in self._sites(FIT_METHODS)):
+        if not self._needs("compile") or not self._fit_sites:
             return []
-        fitted = self._fitted_receivers()
         result = []
         for site in self._sites({"compile"}):
             call = site.node
@@ -103,17 +104,88 @@ class FrameworkFacts:
             in_builder = site.scope.is_function and any(
                 self._returns_name(site.scope, text) for _ in (0,)
             )
-            if text not in fitted and not in_builder:
+            fits = self._fits_of(site, text)
+            if not fits and not in_builder:
                 continue
             model = self.facts.models.model_of(receiver, site.scope, site.seq)
             if model is not None and not any(l.qualname.startswith("keras.") for l in model.layers):
                 continue  # a compile() that is not Keras's (torch.compile is a function, not this)
             optimizer = _arg(call, 0, "optimizer")
-            result.append(KerasCompile(site, model, optimizer, *self._keras_clipping(optimizer, site)))
+            result.append(KerasCompile(site, model, optimizer, *self._keras_clipping(optimizer, site), tuple(fits)))
         return result
+
+    @functools.cached_property
+    def _project_compiles(self) -> list[KerasCompile]:
+        """Keras models of another file of the project that this file's calls compile and fit: a wrapper
+        class built here and trained through its method (`s = Seq2SeqSummarizer(config)`, `s.fit(...)`, its
+        `__init__` compiling `self.model` and its `fit` calling `self.model.fit_generator`). Each is
+        reported at the call here that runs its compile."""
+        project = self.facts.project
+        if project is None or not project.imports_project(self.facts):
+            return []
+        loops = self.facts.loops
+        reached: dict[int, tuple[Site, "FileFacts", set[int]]] = {}  # target scope -> first call, its file, scopes
+        for site in self.facts.index.all_sites:
+            if type(site.node) is not cst.Call:
+                continue
+            target = loops.callee(site) or self._project_init(site)
+            if target is None or id(target) in reached:
+                continue
+            home = loops.home(target)
+            if home is self.facts or not home.frameworks._keras_compiles:
+                continue
+            scopes = {id(s) for s in home.regularization.reachable([target])}
+            reached[id(target)] = (site, home, scopes)
+        result = []
+        seen: set[int] = set()
+        for _site, home, _scopes in reached.values():
+            for compile_ in home.frameworks._keras_compiles:
+                if id(compile_) in seen or not compile_.fits:
+                    continue
+                seen.add(id(compile_))
+                runs = next((c for c, h, sc in reached.values() if h is home and id(compile_.site.scope) in sc), None)
+                fitted = any(h is home and any(id(f) in sc for f in compile_.fits) for _c, h, sc in reached.values())
+                if runs is None or not fitted:
+                    continue
+                loops.anchors.setdefault(id(compile_.site.node), (runs, home))
+                result.append(compile_)
+        return result
+
+    def _project_init(self, site: Site) -> Scope | None:
+        """`Seq2SeqSummarizer(config)` of a class of another file: its `__init__`."""
+        qual = qualified_name(site.node.func, site.scope, site.seq) or ""
+        if not qual.rsplit(".", 1)[-1][:1].isupper():
+            return None
+        other = self.facts.imported_class(qual)
+        return other[0].method(other[1], "__init__") if other is not None else None
 
     def _fitted_receivers(self) -> set[str | None]:
         return {dotted(s.node.func.value) for s in self._sites(FIT_METHODS)}
+
+    def _fits_of(self, site: Site, text: str | None) -> list[Scope]:
+        """The scopes that fit the model a compile call compiles: the fits of the same name, and for a
+        wrapper class's model, compiled in one method (`model.compile(...)`, then `self.model = model`, or
+        `self.model.compile(...)`), the fits of `self.model` in the methods of the same class."""
+        if text is None:
+            return []
+        fits = self._fit_sites
+        cls = site.scope.cls
+        names = set()
+        if cls is not None:
+            if text.startswith("self.") and text.count(".") == 1:
+                names.add(text)
+            elif "." not in text:
+                for attr, bindings in cls.self_attrs.items():
+                    if any(b.scope is site.scope and type(b.value) is cst.Name and b.value.value == text for b in bindings):
+                        names.add(f"self.{attr}")
+        return [
+            s.scope for s in fits
+            if dotted(s.node.func.value) == text or (s.scope.cls is cls and dotted(s.node.func.value) in names)
+        ]
+
+    @functools.cached_property
+    def _fit_sites(self) -> list[Site]:
+        return self._sites(FIT_METHODS)
 
     @staticmethod
     def _returns_name(scope: Scope, name: str | None) -> bool:
@@ -162,7 +234,9 @@ class FrameworkFacts:
     # -- Lightning ---------------------------------------------------------------------------
 
     def keras_compiles(self) -> list[KerasCompile]:
-        return self._keras_compiles
+        """Keras models compiled and fitted: in this file, and in other files of the project that this
+        file's calls build and fit (reported here)."""
+        return self._keras_compiles + self._project_compiles
 
     def lightning_fits(self) -> list[LightningFit]:
         return self._lightning_fits

@@ -30,12 +30,18 @@ for x in data:
         ("torch.optim.AdamW(model.parameters(), weight_decay=0.0)", "pass", True),
         ("torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=5e-4)", "pass", False),
         ("torch.optim.SGD(model.parameters(), 0.1, 0.9, 0, 1e-4)", "pass", False),  # positional weight_decay
+        ("torch.optim.SGD(model.parameters(), 0.1, 0.9, 0, 0)", "pass", True),  # positional weight_decay 0
+        ("torch.optim.SGD(model.parameters(), 0.1, 0.9)", "pass", True),  # (params, lr, momentum): no decay
+        ("torch.optim.Adam(model.parameters(), 1e-3, (0.9, 0.99))", "pass", True),  # (params, lr, betas)
+        ("torch.optim.Adagrad(model.parameters(), 0.01, 0, 1e-5)", "pass", False),  # Adagrad's 4th
+        ("torch.optim.Adam(*args)", "pass", False),  # it may be among them
         ("torch.optim.Adam(model.parameters())", "loss = loss + 1e-4 * sum(torch.norm(p) for p in model.parameters())", False),
         ("torch.optim.Adam(model.parameters())", "loss += 1e-5 * model.weight_hh_l0.pow(2).sum()", False),
         ("torch.optim.Adam(model.parameters(), **cfg)", "pass", False),
         ("build_optimizer(model)", "pass", False),
     ],
-    ids=["adam", "adamw-default", "adamw-zero", "sgd-decay", "positional-decay", "norm-genexp",
+    ids=["adam", "adamw-default", "adamw-zero", "sgd-decay", "positional-decay", "positional-zero",
+         "positional-momentum", "positional-betas", "adagrad-positional-decay", "star-args", "norm-genexp",
          "named-weight", "kwargs", "unknown-optimizer"],
 )
 def test_weight_penalty_forms(optimizer, penalty, flagged):
@@ -129,3 +135,83 @@ with torch.no_grad():
     print(model(x))
 """
     assert findings(source, "GL201") == []
+
+
+TF1 = """
+import tensorflow as tf
+cell = tf.compat.v1.nn.rnn_cell.GRUCell(10)
+outputs, _ = tf.nn.dynamic_rnn(cell, X, dtype=tf.float32)
+loss = tf.reduce_mean(tf.square(outputs[:, -1] - Y))
+{penalty}
+train = {optimizer}.minimize(loss)
+with tf.Session() as sess:
+    for i in range(10):
+        sess.run(train)
+"""
+
+
+@pytest.mark.parametrize(
+    "optimizer, penalty, flagged",
+    [
+        ("tf.train.AdamOptimizer(0.002, 0.9, 0.999)", "pass", True),
+        ("tf.compat.v1.train.MomentumOptimizer(0.01, 0.9)", "pass", True),
+        ("tf.compat.v1.train.RMSPropOptimizer(0.01, 0.9, 0.0, 1e-10)", "pass", True),
+        ("tf.train.AdamOptimizer(0.002, 0.9, 0.999)", "loss += tf.losses.get_regularization_loss()", False),
+        ("tf.train.AdamOptimizer(0.002, 0.9)", "loss += tf.add_n(tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES))", False),
+    ],
+    ids=["adam-betas", "momentum", "rmsprop", "regularization-loss", "regularization-collection"],
+)
+def test_tf1_optimizers_take_no_weight_decay_whatever_their_positional_arguments(optimizer, penalty, flagged):
+    assert bool(findings(TF1.format(optimizer=optimizer, penalty=penalty), "GL201")) is flagged
+
+
+def _project(tmp_path: Path, driver: str) -> Path:
+    package = tmp_path / "summ"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "seq2seq.py").write_text(
+        "from keras.models import Model\n"
+        "from keras.layers import Input, Embedding, LSTM, Dense\n\n\n"
+        "class Summarizer(object):\n"
+        "    def __init__(self, n):\n"
+        "        inputs = Input(shape=(None,))\n"
+        "        hidden = LSTM(64)(Embedding(n, 32)(inputs))\n"
+        "        model = Model(inputs, Dense(n, activation='softmax')(hidden))\n"
+        "        model.compile(loss='categorical_crossentropy', optimizer='rmsprop')\n"
+        "        self.model = model\n\n"
+        "    def fit(self, gen, steps):\n"
+        "        return self.model.fit_generator(gen, steps_per_epoch=steps)\n\n"
+        "    def summarize(self, text):\n"
+        "        return self.model.predict(text)\n"
+    )
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    script = demo / "train.py"
+    script.write_text(driver)
+    return script
+
+
+def test_a_wrapper_class_of_another_file_built_and_fitted_here(tmp_path):
+    from gradlint import lint_paths
+
+    script = _project(
+        tmp_path,
+        "import pandas as pd\nfrom summ.seq2seq import Summarizer\n\n\ndef main():\n"
+        "    summarizer = Summarizer(5000)\n    summarizer.fit(gen, 100)\n\n\nmain()\n",
+    )
+    found = [(f.code, f.line) for f in lint_paths([script]).findings]
+    assert sorted(found) == [("GL101", 6), ("GL201", 6)]  # at the call here that builds (and compiles) it
+
+
+def test_a_wrapper_class_of_another_file_built_but_never_fitted_here(tmp_path):
+    from gradlint import lint_paths
+
+    script = _project(
+        tmp_path,
+        "from summ.seq2seq import Summarizer\n\nsummarizer = Summarizer(5000)\nprint(summarizer.summarize(text))\n"
+        "train_stats(summarizer)\n",
+    )
+    from gradlint.source import read_unit
+
+    assert read_unit(script)[0] is not None  # it is read: its calls are followed
+    assert [f.code for f in lint_paths([script]).findings if f.code in ("GL101", "GL201")] == []
