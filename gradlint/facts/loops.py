@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from gradlint.facts.index import Cond, Scope, Site, dotted
+from gradlint.facts.index import ClassInfo, Cond, Scope, Site, dotted
 from gradlint.facts.models import Model
 from gradlint.facts.names import LOCAL, lookup, qualified_name, rebuilt
 from gradlint.facts.values import _keyword
@@ -462,12 +462,6 @@ class LoopFacts:
             target = self._project_callee(site)
             if target is not None:
                 self.facts.project.add_caller(target, self.facts, site)
-            else:
-                # `Trainer(model, optimizer)` of trainer.py runs its `__init__`: the arguments bind its
-                # parameters (`self.optimizer = optimizer`), so its file can ask this one what they are.
-                init = self.facts._constructor_of(site)
-                if init is not None and self.home(init) is not self.facts:
-                    self.facts.project.add_caller(init, self.facts, site)
         if target is None:
             target = self._returned_function(site)
         return target
@@ -499,19 +493,38 @@ class LoopFacts:
             found = self.facts.project.find_function(qual, self.facts.path)
             if found is not None:
                 return found[1]
+            # `Trainer(model, optimizer)`, `CharModel(vocab)` of another file run its `__init__` (a TF1
+            # class builds its graph and training op there), and bind its parameters to these arguments.
+            other = self.facts.imported_class(qual)
+            if other is not None:
+                return other[0].method(other[1], "__init__")
         if type(func) is cst.Attribute and not (type(func.value) is cst.Name and func.value.value == "self"):
             made = self.constructor(func.value, site.scope, site.seq, follow_params=False)
             for _ in range(4):
                 # `model = model.cuda()`: the module itself, moved; its class is the one that built it.
                 if made is None or type(made.func) is not cst.Attribute or made.func.attr.value not in RETURNS_MODULE:
                     break
-                at = self.facts.site_of(made)
+                at = self.facts.site_of(made) or self.facts.project.site_of(made)
                 made = self.constructor(made.func.value, at.scope, at.seq, follow_params=False) if at else None
-            made_qual = qualified_name(made.func, self.facts.scope_of_call(made)) if made is not None else None
-            other = self.facts.imported_class(made_qual) if made_qual else None
+            other = self._made_class(made) if made is not None else None
             if other is not None:
                 return other[0].method(other[1], func.attr.value)
         return None
+
+    def _made_class(self, made: cst.Call) -> "tuple[FileFacts, ClassInfo] | None":
+        """The class of the project a constructor call builds, read in the file the call is in (a maker of
+        another file may have built it: `model = create_model(name)`). By its name only: the call graph is
+        being built, so values that follow parameters to their callers cannot be asked."""
+        scope = self.scope_of_call(made)
+        home = self.home(scope)
+        qual = qualified_name(made.func, scope)
+        if not qual:
+            return None
+        if qual.startswith(LOCAL + "."):
+            info = home.index.classes.get(qual[len(LOCAL) + 1 :])
+            # A class of this file is found by _local_callee.
+            return (home, info) if info is not None and home is not self.facts else None
+        return home.imported_class(qual)
 
     def _local_callee(self, site: Site) -> Scope | None:
         call = site.node
@@ -676,7 +689,6 @@ def _names_in(node: cst.CSTNode) -> list[str]:
 def _reachable(loops: LoopFacts, root: Scope) -> list[Scope]:
     """`root`, the functions and methods it calls, and the classes it builds, transitively (a method
     root brings its class along)."""
-    facts = loops.facts
     todo = [root] + (list(root.cls.methods.values()) if root.cls is not None else [])
     seen: dict[int, Scope] = {}
     while todo:
@@ -684,14 +696,19 @@ def _reachable(loops: LoopFacts, root: Scope) -> list[Scope]:
         if id(scope) in seen:
             continue
         seen[id(scope)] = scope
+        # A scope of another file of the project (a class whose constructor builds the graph) is read by
+        # that file's facts.
+        home = loops.home(scope)
         for site in scope.calls:
-            target = loops.callee(site)
+            target = home.loops.callee(site)
             if target is not None:
                 todo.append(target)
             qual = qualified_name(site.node.func, site.scope, site.seq) or ""
-            info = facts.index.classes.get(qual[len(LOCAL) + 1 :]) if qual.startswith(LOCAL + ".") else None
+            info = home.index.classes.get(qual[len(LOCAL) + 1 :]) if qual.startswith(LOCAL + ".") else None
             if info is not None:
                 todo.extend(info.methods.values())
+            elif target is not None and target.cls is not None and target.name == "__init__":
+                todo.extend(target.cls.methods.values())  # a class of another file, built here
     return list(seen.values())
 
 
@@ -843,7 +860,9 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
         # built on the way to the update, in the graph (TF1) or for the tape (TF2).
         if any(_keyword(e.call, "var_list") is not None for e in tf_updates):
             return models
-        layers = [layer for scope in _reachable(loops, path.root) for layer in facts.models.scope_layers(scope)]
+        layers = [
+            layer for scope in _reachable(loops, path.root) for layer in loops.home(scope).models.scope_layers(scope)
+        ]
         return [Model("the TensorFlow model", layers, None, path.root.node)] if layers else []
     # No optimizer we can read: the models the path calls forward.
     scopes = {id(path.root): path.root}
