@@ -124,19 +124,53 @@ def no_weight_regularization(ctx: CheckContext) -> Iterator[Finding]:
         configure = facts.method(model.info, "configure_optimizers")
         if configure is None:
             continue
-        scopes = reg.reachable([configure])
-        made = [facts.optimizers.from_call(s.node, s) for scope in scopes for s in scope.calls]
-        made = [o for o in made if o is not None]
-        if len(made) != 1:
+        chosen = _configured_optimizer(ctx, reg.reachable([configure]))
+        if chosen is None:
             continue
-        decays, note = decay_of(made[0], ctx)
-        if decays is not False or reg.group_decay(made[0].call) is not False:
-            continue
+        optimizer, note = chosen
         if reg.loss_penalty(reg.reachable(model.info.methods.values())) is not None:
             continue
-        if id(made[0].call) not in reported:
-            reported.add(id(made[0].call))
-            yield _finding(ctx, made[0].call, risk, note, LIGHTNING_FIX)
+        if id(optimizer.call) not in reported:
+            reported.add(id(optimizer.call))
+            home = facts.loops.home(optimizer.scope)
+            if home is not facts:
+                # The module's file is another: reported at the Trainer here that fits it.
+                facts.loops.anchors.setdefault(id(optimizer.call), (fit.trainer_site, home))
+            yield _finding(ctx, optimizer.call, risk, note, LIGHTNING_FIX)
+
+
+def _configured_optimizer(ctx: CheckContext, scopes) -> tuple[Optimizer, str] | None:
+    """The optimizer `configure_optimizers` returns when none it may return decays weights, with how its
+    setting reads. A branch the defaults never take (`if self.hparams.use_asgd:` with --use_asgd off) is
+    left out; of the others, any that decays (or cannot be read) may be the one: None."""
+    facts = ctx.facts
+    candidates = []
+    for scope in scopes:
+        home = facts.loops.home(scope)
+        for site in scope.calls:
+            optimizer = facts.optimizers.from_call(site.node, site)
+            if optimizer is None:
+                continue
+            taken = True
+            for cond in site.ctx.conds:
+                truth = home.values.truth(cond.test, scope)
+                if truth is None:
+                    taken = None
+                elif truth != cond.holds:
+                    taken = False
+                    break
+            if taken is not False:
+                candidates.append((taken, optimizer))
+    if not candidates:
+        return None
+    found = None
+    for taken, optimizer in candidates:
+        decays, note = decay_of(optimizer, ctx)
+        if decays is not False or facts.regularization.group_decay(optimizer.call) is not False:
+            return None
+        if found is None or (taken and not found[0]):
+            found = (taken, optimizer, note)
+    return found[1], found[2]
 
 
 def _keras_setting(ctx: CheckContext, compile_) -> str | None:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 FIT_METHODS = frozenset({"fit", "train_on_batch", "fit_generator"})
 LIGHTNING_TRAINERS = frozenset({"lightning.pytorch.Trainer", "lightning.Trainer"})
+# Lightning 1.x builds a Trainer from parsed arguments too (its keywords override them).
+LIGHTNING_FROM_ARGS = frozenset(f"{t}.from_argparse_args" for t in LIGHTNING_TRAINERS)
 HF_ARGUMENTS_SUFFIX = ("TrainingArguments", "SFTConfig", "DPOConfig", "RewardConfig", "GRPOConfig", "PPOConfig")
 HF_TRAINERS_SUFFIX = ("Trainer",)
 KERAS_CLIP_KEYS = ("clipnorm", "clipvalue", "global_clipnorm")
@@ -256,7 +258,7 @@ class FrameworkFacts:
                 continue
             scope = self.facts.scope_of_call(made)
             qual = qualified_name(made.func, scope) or ""
-            if qual not in LIGHTNING_TRAINERS:
+            if qual not in LIGHTNING_TRAINERS and qual not in LIGHTNING_FROM_ARGS:
                 continue
             model_expr = _arg(call, 0, "model")
             model = self.facts.models.model_of(model_expr, site.scope, site.seq) if model_expr is not None else None
@@ -268,6 +270,9 @@ class FrameworkFacts:
         if node is None:
             if any(a.star for a in trainer.args):
                 return Clipping(None, "Trainer options passed through *args/**kwargs")
+            if type(trainer.func) is cst.Attribute and trainer.func.attr.value == "from_argparse_args":
+                # `--gradient_clip_val` may be among the parsed arguments.
+                return Clipping(None, "Trainer options parsed from the command line")
             return Clipping(False, "Trainer without gradient_clip_val")
         v = self.facts.values.value(node, scope)
         clips = _positive(v)
