@@ -29,6 +29,13 @@ from gradlint.probe.records import RecurrentRecord, StepRecord
 UPDATE_SAMPLE = 1 << 16
 # Forward checks queued with no step to resolve them (inference loops) are resolved in batches of this size.
 MAX_PENDING_CHECKS = 4096
+# Layers whose output is finite wherever their input is: a non-finite output of theirs was already seen at
+# the layer before, so checking them costs a reduction a step (a third of an MLP's checks) and tells nothing.
+FINITE_PRESERVING = (
+    torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.Hardtanh,
+    torch.nn.GELU, torch.nn.SiLU, torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d,
+    torch.nn.Identity, torch.nn.Flatten, torch.nn.Unflatten,
+)
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -179,6 +186,9 @@ class Recorder:
         self._leaf: dict[int, bool] = {}
         self._checking = True
         self._checks: list[tuple[str, torch.nn.Module, torch.Tensor]] = []
+        # The output checked last, and its version then: a container (nn.Sequential) passes its last child's
+        # output on as its own, unchanged unless written in place since.
+        self._last_checked: tuple[torch.Tensor, int] | None = None
         self._origin: str | None = None
         self._recurrent: dict[int, torch.nn.RNNBase] = {}
         self._recurrent_start: list[tuple[torch.nn.RNNBase, str, float, float]] = []
@@ -286,14 +296,23 @@ class Recorder:
             return
         leaf = self._leaf.get(id(module))
         if leaf is None:
-            leaf = self._leaf[id(module)] = next(module.children(), None) is None
+            leaf = self._leaf[id(module)] = next(module.children(), None) is None and not isinstance(
+                module, FINITE_PRESERVING
+            )
         # Containers mostly pass their last child's output on: checking leaves (and roots) is enough.
         if leaf or self._depth == 0:
-            self._checks.extend(("output", module, _finite_probe(t)) for t in _tensors_in(output))
+            for tensor in _tensors_in(output):
+                # Inference tensors keep no version: those are always checked.
+                version = -1 if tensor.is_inference() else tensor._version
+                last = self._last_checked
+                if version < 0 or last is None or tensor is not last[0] or version != last[1]:
+                    self._checks.append(("output", module, _finite_probe(tensor)))
+                    self._last_checked = (tensor, version)
         if len(self._checks) > MAX_PENDING_CHECKS:
             self._resolve_checks(_read([c[2] for c in self._checks]))
 
     def _resolve_checks(self, values: list[float]) -> None:
+        self._last_checked = None
         for (kind, module, _), value in zip(self._checks, values):
             if not math.isfinite(value):
                 self._origin = "input" if kind == "input" else self._module_name(module)
