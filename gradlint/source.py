@@ -49,8 +49,10 @@ BATCH = re.compile(rb"DataLoader\s*\(|Iterator\s*\(|\.\s*(?:padded_)?batch\s*\(|
 TRAIN = re.compile(rb"train", re.IGNORECASE)
 # A training path may go on into another file of the project (`train_epoch(model, optimizer, loader)` from
 # trainer.py, `model.fit_epoch(loader)`): a file that calls something named for training or mentions an
-# optimizer, and imports a file of its project (or adds a folder to sys.path), is parsed too.
-HANDS_OFF = re.compile(rb"\b(?:train|fit)\w*\s*\(|optim")
+# optimizer, and imports a file of its project (or adds a folder to sys.path), is parsed too; so is one that
+# runs a TF1 session (`sess.run(model.train_op)`, `tf.global_variables_initializer().run()`): its graph,
+# training op included, may be built by a class of its project it constructs.
+HANDS_OFF = re.compile(rb"\b(?:train|fit)\w*\s*\(|optim|\.run\s*\(")
 LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.|\w+)|import[ \t]+(\w+))", re.MULTILINE)
 
 
