@@ -518,6 +518,17 @@ class LoopFacts:
         scope = self.scope_of_call(made)
         home = self.home(scope)
         qual = qualified_name(made.func, scope)
+        project = self.facts.project
+        if not qual and type(made.func) is cst.Subscript and project is not None and not project.reading_registry:
+            # A registry (`model_dict[FLAGS.model](sess)`): the key's value may come through parameters,
+            # whose callers the call graph being built gives: calls met while it is read (in any file of
+            # the project) go without registries.
+            project.reading_registry = True
+            try:
+                site = home.site_of(made)
+                qual = home.values.class_name(made.func, scope, site.seq if site is not None else None)
+            finally:
+                project.reading_registry = False
         if not qual:
             return None
         if qual.startswith(LOCAL + "."):

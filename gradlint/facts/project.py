@@ -44,6 +44,9 @@ class Project:
         # (the worker's parent, so that it can blame the right file).
         self.avoid = avoid
         self.watch = watch
+        # Whether a class picked from a registry by a value is being read (facts.loops._made_class): the
+        # call graph those values follow is then being built, and must not ask again.
+        self.reading_registry = False
 
     def facts_for(self, path: Path) -> "FileFacts | None":
         path = path.resolve()

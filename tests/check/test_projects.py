@@ -110,3 +110,68 @@ def test_a_step_closure_returned_by_a_method_of_another_file_is_on_the_path(tmp_
     train = tmp_path / "p" / "train.py"
     train.write_text(train.read_text().replace(", weight_decay=1e-4", ""))
     assert codes([train], tmp_path / "p") == [("train.py", 10, "GL201"), ("train.py", 13, "GL101")]
+
+
+REGISTRY_MODELS = '''import tensorflow as tf
+
+
+class CharModel(object):
+    def __init__(self, hidden=128):
+        self.hidden = hidden
+
+    def build(self, vocab_size, learning_rate):
+        self.inputs = tf.placeholder(tf.int32, [None, None])
+        self.targets = tf.placeholder(tf.int32, [None, None])
+        embedding = tf.get_variable("embedding", [vocab_size, self.hidden])
+        cell = tf.nn.rnn_cell.BasicLSTMCell(self.hidden)
+        outputs, _ = tf.nn.dynamic_rnn(cell, tf.nn.embedding_lookup(embedding, self.inputs), dtype=tf.float32)
+        logits = tf.layers.dense(outputs, vocab_size)
+        cost = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=self.targets, logits=logits))
+        tvars = tf.trainable_variables()
+        grads, _ = tf.clip_by_global_norm(tf.gradients(cost, tvars), 5.0)
+        self.train_op = tf.train.AdamOptimizer(learning_rate).apply_gradients(zip(grads, tvars))
+
+
+class BagModel(object):
+    def __init__(self, hidden=128):
+        self.hidden = hidden
+
+    def build(self, vocab_size, learning_rate):
+        self.inputs = tf.placeholder(tf.float32, [None, vocab_size])
+        self.targets = tf.placeholder(tf.int32, [None])
+        logits = tf.layers.dense(tf.layers.dense(self.inputs, self.hidden), vocab_size)
+        cost = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=self.targets, logits=logits))
+        self.train_op = tf.train.AdamOptimizer(learning_rate).minimize(cost)
+'''
+
+REGISTRY_TRAIN = '''import tensorflow as tf
+
+from models import BagModel, CharModel
+
+flags = tf.app.flags
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", "CharModel", "which model to build")
+MODELS = {"CharModel": CharModel, "BagModel": BagModel}
+
+
+def main(_):
+    model = MODELS[FLAGS.model](hidden=256)
+    model.build(65, 0.002)
+    with tf.Session() as sess:
+        for step in range(100):
+            sess.run(model.train_op)
+
+
+if __name__ == "__main__":
+    tf.app.run()
+'''
+
+
+def test_a_tf1_class_picked_from_a_registry_builds_its_graph_in_the_method_the_entry_point_calls(tmp_path):
+    (tmp_path / "models.py").write_text(REGISTRY_MODELS)
+    train = tmp_path / "train.py"
+    train.write_text(REGISTRY_TRAIN)
+    # The flag's default picks the recurrent CharModel: its build() adds an Adam step with no weight penalty.
+    assert codes([train], tmp_path) == [("train.py", 13, "GL201")]
+    train.write_text(REGISTRY_TRAIN.replace('"model", "CharModel"', '"model", "BagModel"'))
+    assert codes([train], tmp_path) == []
