@@ -56,6 +56,8 @@ class Cache:
         self.file = self.folder / f"findings-{__version__}-{settings.cache_key()}.json"
         self.entries: dict[str, dict] = {}
         self.changed = False
+        # Neighbours' hashes, read once a run: files of one folder share most of theirs.
+        self._digests: dict[str, str] = {}
         try:
             entries = json.loads(self.file.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
@@ -69,7 +71,7 @@ class Cache:
             if entry is None or entry["hash"] != digest or entry["display"] != display:
                 return None
             for dep, dep_hash in entry["deps"]:
-                if _file_digest(Path(dep)) != dep_hash:
+                if self.digest(dep) != dep_hash:
                     return None
             return [_finding_from_dict(d) for d in entry["findings"]]
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -79,10 +81,15 @@ class Cache:
         self.entries[path] = {
             "hash": digest,
             "display": display,
-            "deps": [(dep, _file_digest(Path(dep))) for dep in deps],
+            "deps": [(dep, self.digest(dep)) for dep in deps],
             "findings": [f.to_dict() for f in findings],
         }
         self.changed = True
+
+    def digest(self, path: str) -> str:
+        if path not in self._digests:
+            self._digests[path] = _file_digest(Path(path))
+        return self._digests[path]
 
     def save(self) -> None:
         if not self.changed:
@@ -180,13 +187,11 @@ def lint_paths(
     cache = Cache(settings.root, settings) if use_cache else None
     result = LintResult(files_checked=len(files))
     todo: list[tuple[str, str]] = []
-    digests: dict[str, str] = {}
     for file in files:
         display = str(file)
         if cache is not None:
             key = str(file.resolve())
-            digests[key] = digest = _file_digest(file)
-            cached = cache.get(key, digest, display)
+            cached = cache.get(key, cache.digest(key), display)
             if cached is not None:
                 result.findings.extend(cached)
                 continue
@@ -209,7 +214,7 @@ def lint_paths(
             continue
         if cache is not None and not failed_neighbours.intersection(deps):
             key = str(Path(path).resolve())
-            cache.put(key, digests.get(key, ""), display, findings, deps)
+            cache.put(key, cache.digest(key), display, findings, deps)
     if cache is not None:
         cache.save()
     result.findings = _unique(result.findings)
