@@ -181,7 +181,8 @@ class RegularizationFacts:
     def _tf_regularization(call: cst.Call, site) -> bool:
         """TensorFlow's own weight penalties: the regularization losses gathered
         (`tf.losses.get_regularization_loss()`, `tf.get_collection(tf.GraphKeys.REGULARIZATION_LOSSES)`), or
-        a regularizer given to what a TensorFlow call builds (a penalty the author means to train with)."""
+        a regularizer given to what a TF1 call builds (`tf.layers.dense`, `tf.variable_scope`: a penalty the
+        author means to train with)."""
         func = call.func
         last = func.attr.value if type(func) is cst.Attribute else func.value if type(func) is cst.Name else ""
         if not last.startswith(("get_regularization", "apply_regulariz", "get_collection")) and not any(
@@ -196,7 +197,8 @@ class RegularizationFacts:
             if type(key) is cst.Attribute and key.attr.value == "REGULARIZATION_LOSSES":
                 return True
             return type(key) is cst.SimpleString and key.evaluated_value == "regularization_losses"
-        if qual.startswith(("tf.", "keras.")):
+        if qual.startswith("tf."):
+            # Keras layers' regularizers are their model's (keras_regularized), not the whole file's.
             for arg in call.args:
                 if arg.keyword is not None and arg.keyword.value in TF_REGULARIZER_KEYS:
                     if not (type(arg.value) is cst.Name and arg.value.value == "None"):
