@@ -582,7 +582,12 @@ class LoopFacts:
             for target in targets:
                 if target is not None and target is not scope and target not in _stack:
                     home = self.home(target)
-                    for inner in home.loops.events(target, _stack + (scope,)):
+                    inners = home.loops.events(target, _stack + (scope,))
+                    if kind == STEP and any(e.kind in (STEP, MANUAL_STEP) for e in inners):
+                        # `self.optimizer.step()` on the project's own wrapper (which clips, then steps the
+                        # torch optimizer it holds): the update is the one inside, not this call.
+                        kind = None
+                    for inner in inners:
                         elsewhere = inner.facts or home
                         elsewhere = elsewhere if elsewhere is not self.facts else None
                         if elsewhere is not None:
@@ -862,8 +867,11 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
         found = optimizer_params(loops, event)
         if found is not None:
             params, scope = found
+            # Read where the parameters are taken (`model` may be rebound on another branch of an if).
+            at = loops.home(scope).site_of(params) if type(params) is cst.Call else None
+            before = at.seq if at is not None and at.scope is scope else None
             for owner in _parameter_owners(params) or _method_parameter_owners(loops, params, scope):
-                add(owner, scope, None)
+                add(owner, scope, before)
     if models:
         return models
     if tf_updates:

@@ -148,6 +148,12 @@ def _alternatives(a: Layer, b: Layer) -> bool:
     return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c in b.site.ctx.conds)
 
 
+def _exclusive(a: Site, b: Site) -> bool:
+    """Whether two statements sit on opposite sides of one `if` (they never run in the same pass)."""
+    sides = {id(c.node): c.holds for c in a.ctx.conds}
+    return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c in b.ctx.conds)
+
+
 def _assigned_to(site: Site) -> str | None:
     stmt = site.ctx.stmt
     if type(stmt) is cst.Assign and len(stmt.targets) == 1:
@@ -179,6 +185,7 @@ class ModelFacts:
         self._class_layers: dict[str, list[Layer]] = {}
         self._added: dict[tuple, list[Layer]] = {}
         self._attribute_sites: dict[tuple[int, str], list[Site]] = {}
+        self._sites_by_seq: dict[int, dict[int, Site]] = {}
 
     def is_module_class(self, info: ClassInfo, seen: frozenset = frozenset()) -> bool:
         for base in info.node.bases:
@@ -330,7 +337,7 @@ class ModelFacts:
                     return Model(chosen[0].short, chosen, None, expr)
             return None
         if t is cst.Name:
-            binding = lookup(expr.value, scope, before)
+            binding = self._reaching(expr.value, scope, before)
             if binding is None:
                 return None
             if binding.kind in ("assign", "with") and binding.value is not None:
@@ -376,6 +383,30 @@ class ModelFacts:
                     model = Model(model.label, model.layers + added, model.info, model.node) if added else model
                 return model
         return None
+
+    def _reaching(self, name: str, scope: Scope, before: int | None) -> Binding | None:
+        """The binding of `name` in force at the statement numbered `before` of `scope`, past assignments on
+        the other side of an if/else from it (`if resume: model = checkpoint.model` / `else: ...Adam(
+        model.parameters())` uses the parameter)."""
+        binding = lookup(name, scope, before)
+        use = self._site_at(scope, before) if before is not None else None
+        for _ in range(8):
+            if use is None or binding is None or binding.scope is not scope or binding.seq >= use.seq:
+                return binding
+            at = self.facts.site_of(binding.node)
+            if at is None or not _exclusive(at, use):
+                return binding
+            earlier = lookup(name, scope, binding.seq)
+            if earlier is None or earlier is binding or earlier.seq >= binding.seq:
+                return binding
+            binding = earlier
+        return binding
+
+    def _site_at(self, scope: Scope, seq: int) -> Site | None:
+        sites = self._sites_by_seq.get(id(scope))
+        if sites is None:
+            sites = self._sites_by_seq[id(scope)] = {s.seq: s for s in scope.sites}
+        return sites.get(seq)
 
     def _arguments(self, binding: Binding) -> "Iterator[tuple[FileFacts, Site, cst.BaseExpression | None]]":
         """What the calls of a parameter's function pass for it: this file's calls, then other files'."""

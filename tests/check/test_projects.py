@@ -175,3 +175,77 @@ def test_a_tf1_class_picked_from_a_registry_builds_its_graph_in_the_method_the_e
     assert codes([train], tmp_path) == [("train.py", 13, "GL201")]
     train.write_text(REGISTRY_TRAIN.replace('"model", "CharModel"', '"model", "BagModel"'))
     assert codes([train], tmp_path) == []
+
+
+WRAPPER = '''import torch
+
+
+class ClippedOptimizer(object):
+    """Wraps a torch optimizer: clips the gradients, then steps it."""
+
+    def __init__(self, optim, max_grad_norm=5.0):
+        self.optimizer = optim
+        self.max_grad_norm = max_grad_norm
+
+    def zero_grad(self):
+        self.optimizer.zero_grad()
+
+    def step(self):
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+        self.optimizer.step()
+'''
+
+WRAPPED_TRAIN = '''import torch
+import torch.nn.functional as F
+
+from model import Net
+from optim import ClippedOptimizer
+
+model = Net()
+optimizer = ClippedOptimizer(torch.optim.Adam(model.parameters(), lr=1e-3))
+for x, y in loader:
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    loss.backward()
+    optimizer.step()
+'''
+
+
+def test_the_step_of_an_optimizer_wrapper_of_the_project_is_the_torch_step_inside_it(tmp_path):
+    shutil.copy(PROJECTS / "trainer_class" / "flagged" / "model.py", tmp_path / "model.py")
+    (tmp_path / "optim.py").write_text(WRAPPER)
+    train = tmp_path / "train.py"
+    train.write_text(WRAPPED_TRAIN)
+    # The wrapper clips (no GL101); the Adam it steps has no weight decay: read through the wrapper.
+    assert codes([train], tmp_path) == [("train.py", 8, "GL201")]
+    train.write_text(WRAPPED_TRAIN.replace("lr=1e-3)", "lr=1e-3, weight_decay=1e-4)"))
+    assert codes([train], tmp_path) == []
+
+
+RESUMING_TRAINER = '''import torch
+import torch.nn.functional as F
+
+
+def fit(model, loader, resume=False):
+    if resume:
+        checkpoint = torch.load("last.pt")
+        model = checkpoint["model"]
+        optimizer = checkpoint["optimizer"]
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        optimizer.step()
+'''
+
+
+def test_the_model_an_optimizer_takes_is_not_one_assigned_on_the_other_side_of_an_if(tmp_path):
+    shutil.copy(PROJECTS / "trainer_class" / "flagged" / "model.py", tmp_path / "model.py")
+    (tmp_path / "trainer.py").write_text(RESUMING_TRAINER)
+    train = tmp_path / "train.py"
+    train.write_text("from model import Net\nfrom trainer import fit\n\nfit(Net(), loader)\n")
+    # `model.parameters()` on the else side reads the parameter, not `checkpoint["model"]`.
+    assert codes([train], tmp_path) == [("train.py", 4, "GL101")]
