@@ -100,21 +100,39 @@ class FrameworkFacts:
             return []
         result = []
         for site in self._sites({"compile"}):
-            call = site.node
-            receiver = call.func.value
-            text = dotted(receiver)
-            in_builder = site.scope.is_function and any(
-                self._returns_name(site.scope, text) for _ in (0,)
-            )
+            text = dotted(site.node.func.value)
+            in_builder = site.scope.is_function and self._returns_name(site.scope, text)
             fits = self._fits_of(site, text)
             if not fits and not in_builder:
                 continue
-            model = self.facts.models.model_of(receiver, site.scope, site.seq)
-            if model is not None and not any(l.qualname.startswith("keras.") for l in model.layers):
-                continue  # a compile() that is not Keras's (torch.compile is a function, not this)
-            optimizer = _arg(call, 0, "optimizer")
-            result.append(KerasCompile(site, model, optimizer, *self._keras_clipping(optimizer, site), tuple(fits)))
+            compile_ = self._compile(site, fits)
+            if compile_ is not None:
+                result.append(compile_)
         return result
+
+    @functools.cached_property
+    def _builder_compiles(self) -> list[KerasCompile]:
+        """Compiles in functions that return the model they compile (`def build(...): ... model.compile(...);
+        return model`), fitted or not in this file: another file may fit what they return."""
+        if not self._needs("compile"):
+            return []
+        fitted = {id(c.site.node): c for c in self._keras_compiles}
+        result = []
+        for site in self._sites({"compile"}):
+            if site.scope.is_function and self._returns_name(site.scope, dotted(site.node.func.value)):
+                compile_ = fitted.get(id(site.node)) or self._compile(site, [])
+                if compile_ is not None:
+                    result.append(compile_)
+        return result
+
+    def _compile(self, site: Site, fits) -> KerasCompile | None:
+        call = site.node
+        receiver = call.func.value
+        model = self.facts.models.model_of(receiver, site.scope, site.seq)
+        if model is not None and not any(l.qualname.startswith("keras.") for l in model.layers):
+            return None  # a compile() that is not Keras's (torch.compile is a function, not this)
+        optimizer = _arg(call, 0, "optimizer")
+        return KerasCompile(site, model, optimizer, *self._keras_clipping(optimizer, site), tuple(fits))
 
     @functools.cached_property
     def _project_compiles(self) -> list[KerasCompile]:
@@ -150,6 +168,25 @@ class FrameworkFacts:
                 if runs is None or not fitted:
                     continue
                 loops.anchors.setdefault(id(compile_.site.node), (runs, home))
+                result.append(compile_)
+        # A model a builder of another file compiles and returns, fitted here (`self.model =
+        # textgenrnn_model(...)`, then `model_t = self.model; model_t.fit(...)`): reported at the fit.
+        for site in self._fit_sites:
+            made = loops.constructor(site.node.func.value, site.scope, site.seq)
+            if made is None:
+                continue
+            made_in = loops.scope_of_call(made)
+            home = loops.home(made_in)
+            if home is self.facts:
+                continue
+            for compile_ in home.frameworks._builder_compiles:
+                if compile_.site.scope is not made_in or id(compile_) in seen:
+                    continue
+                at = compile_.site
+                if home.loops.constructor(at.node.func.value, at.scope, at.seq) is not made:
+                    continue  # another model the builder may compile (on another branch)
+                seen.add(id(compile_))
+                loops.anchors.setdefault(id(compile_.site.node), (site, home))
                 result.append(compile_)
         return result
 

@@ -215,3 +215,46 @@ def test_a_wrapper_class_of_another_file_built_but_never_fitted_here(tmp_path):
 
     assert read_unit(script)[0] is not None  # it is read: its calls are followed
     assert [f.code for f in lint_paths([script]).findings if f.code in ("GL101", "GL201")] == []
+
+
+BUILDER = (
+    "from tensorflow.keras.optimizers import {optimizer}\n"
+    "from tensorflow.keras.layers import Input, Embedding, LSTM, Dense\n"
+    "from tensorflow.keras.models import Model\n\n\n"
+    "def build_model(n, cfg, optimizer={optimizer}({arguments})):\n"
+    "    inputs = Input(shape=(40,))\n"
+    "    hidden = LSTM(128)(Embedding(n, 32)(inputs))\n"
+    "    model = Model(inputs=[inputs], outputs=[Dense(n, activation='softmax')(hidden)])\n"
+    "    model.compile(loss='categorical_crossentropy', optimizer=optimizer)\n"
+    "    return model\n"
+)
+TEXTGEN = (
+    "from .model import build_model\n\n\n"
+    "class TextGen(object):\n"
+    "    def __init__(self, n):\n"
+    "        self.model = build_model(n, cfg={{}})\n\n"
+    "    def train_on_texts(self, gen, epochs=5):\n"
+    "        model_t = self.model\n"
+    "        model_t.fit(gen, epochs=epochs)\n"
+)
+
+
+@pytest.mark.parametrize(
+    "optimizer, arguments, expected",
+    [
+        ("Adam", "lr=4e-3", ["GL101", "GL201"]),
+        ("AdamW", "learning_rate=4e-3, clipnorm=1.0", []),
+    ],
+    ids=["adam-default", "adamw-clipnorm-default"],
+)
+def test_a_model_a_builder_of_another_file_compiles_with_its_default_optimizer(tmp_path, optimizer, arguments, expected):
+    from gradlint import lint_paths
+
+    package = tmp_path / "textgen"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text(BUILDER.format(optimizer=optimizer, arguments=arguments))
+    (package / "textgen.py").write_text(TEXTGEN.format())
+    found = lint_paths([package / "textgen.py"]).findings
+    assert sorted(f.code for f in found if f.code in ("GL101", "GL201")) == expected
+    assert all(f.line == 10 and "(at model.py:10, run by this call)" in f.message for f in found)  # at the fit
