@@ -147,9 +147,10 @@ def _configured_optimizer(ctx: CheckContext, scopes) -> tuple[Optimizer, str] | 
     candidates = []
     for scope in scopes:
         home = facts.loops.home(scope)
+        cutoff = _returned_early(scope, home)
         for site in scope.calls:
             optimizer = facts.optimizers.from_call(site.node, site)
-            if optimizer is None:
+            if optimizer is None or (cutoff is not None and site.seq > cutoff):
                 continue
             taken = True
             for cond in site.ctx.conds:
@@ -195,3 +196,22 @@ def _finding(ctx: CheckContext, node: cst.CSTNode, risk: tuple[Model, str], sett
     model, why = risk
     reason = f" ({why})" if why else ""
     return ctx.finding("GL201", node, f"{model.label}{reason} has no weight penalty: {setting}", fix)
+
+
+def _returned_early(scope, home) -> int | None:
+    """The point after which a function's body never runs with the defaults: `if <holds>: ... return ...`
+    among its statements (what follows is the other choice). None when there is none."""
+    node = scope.node
+    if not isinstance(node, cst.FunctionDef) or type(node.body) is not cst.IndentedBlock:
+        return None
+    for stmt in node.body.body:
+        if type(stmt) is not cst.If or stmt.orelse is not None or not stmt.body.body:
+            continue
+        last = stmt.body.body[-1]
+        if not (type(last) is cst.SimpleStatementLine and any(type(s) is cst.Return for s in last.body)):
+            continue
+        if home.values.truth(stmt.test, scope) is True:
+            inside = [s.seq for s in scope.sites if any(c.test is stmt.test for c in s.ctx.conds)]
+            if inside:
+                return max(inside)
+    return None
