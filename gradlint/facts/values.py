@@ -106,6 +106,8 @@ _COMPARE = {
     cst.NotEqual: operator.ne,
     cst.Is: operator.is_,
     cst.IsNot: operator.is_not,
+    cst.In: lambda a, b: a in b,
+    cst.NotIn: lambda a, b: a not in b,
 }
 _INF_NAMES = frozenset({"math.inf", "numpy.inf", "np.inf", "torch.inf", "float.inf"})
 _NAMESPACE_PARAMS = frozenset(
@@ -474,13 +476,19 @@ class Resolver:
             # `@hydra.main(...) def main(cfg)`: Hydra passes the composed config, whatever callers write.
             return hydra if hydra.value is not None else None
         passed = []
-        for site, arg in self.facts.call_args_for(scope, name):
-            if arg is None:
-                continue
-            v = self._value(arg, site.scope, site.seq, depth + 1)
-            if v is None:
-                return None  # a caller passes something we cannot read
-            passed.append(v)
+        # Its callers in this file, then those of other files the project has seen (`RNNModel(args.model)`
+        # in main.py), each read by its own file's resolver.
+        callers = [self.facts]
+        if self.facts.project is not None:
+            callers += [f for f in {id(f): f for f, _ in self.facts.project.callers(scope)}.values() if f is not self.facts]
+        for caller in callers:
+            for site, arg in caller.call_args_for(scope, name):
+                if arg is None:
+                    continue
+                v = caller.values._value(arg, site.scope, site.seq, depth + 1)
+                if v is None:
+                    return None  # a caller passes something we cannot read
+                passed.append(v)
         if passed:
             if len({repr(v.value) for v in passed if v.value is not NAMESPACE}) > 1:
                 return None
