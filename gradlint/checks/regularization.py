@@ -194,6 +194,12 @@ def _keras_setting(ctx: CheckContext, compile_) -> str | None:
 
 def _finding(ctx: CheckContext, node: cst.CSTNode, risk: tuple[Model, str], setting: str, fix: str) -> Finding:
     model, why = risk
+    if id(node) in ctx.facts.loops.anchors:
+        # Reported at a call here, the message then says where in the other file: kept short, the layer
+        # named without its place, and a TF1 optimizer (which has no weight decay at all) by its name.
+        why = why.split(" at ", 1)[0]
+        if setting.endswith("Optimizer with no weight_decay"):
+            setting = setting.split(" ", 1)[0]
     reason = f" ({why})" if why else ""
     return ctx.finding("GL201", node, f"{model.label}{reason} has no weight penalty: {setting}", fix)
 
