@@ -230,7 +230,18 @@ class ModelFacts:
         self._class_layers[info.name] = layers
         return layers
 
+    def _ruled_out(self, site: Site, scope: Scope) -> bool:
+        """Whether the defaults never run a statement: a condition around it that reads the other way
+        (`if rnn_type in ["LSTM", "GRU"]: ... else: self.rnn = nn.RNN(...)` built as an LSTM)."""
+        for cond in site.ctx.conds:
+            truth = self.facts.values.truth(cond.test, scope)
+            if truth is not None and truth != cond.holds:
+                return True
+        return False
+
     def _layers_of_call(self, call: cst.Call, scope: Scope, site: Site | None, seen) -> list[Layer]:
+        if site is not None and site.ctx.conds and self._ruled_out(site, scope):
+            return []
         qual = self.facts.values.class_name(call.func, scope, site.seq if site else None)
         if qual is None:
             # A class picked by a value that cannot be read, among recurrent classes only: recurrent

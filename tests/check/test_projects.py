@@ -249,3 +249,51 @@ def test_the_model_an_optimizer_takes_is_not_one_assigned_on_the_other_side_of_a
     train.write_text("from model import Net\nfrom trainer import fit\n\nfit(Net(), loader)\n")
     # `model.parameters()` on the else side reads the parameter, not `checkpoint["model"]`.
     assert codes([train], tmp_path) == [("train.py", 4, "GL101")]
+
+
+PICKED_MODEL = '''import torch.nn as nn
+
+
+class RNNModel(nn.Module):
+    def __init__(self, rnn_type, ntoken, hidden):
+        super().__init__()
+        self.encoder = nn.Embedding(ntoken, hidden)
+        if rnn_type in ["LSTM", "GRU"]:
+            self.rnn = getattr(nn, rnn_type)(hidden, hidden)
+        else:
+            self.rnn = nn.RNN(hidden, hidden, nonlinearity="tanh")
+        self.decoder = nn.Linear(hidden, ntoken)
+
+    def forward(self, x):
+        return self.decoder(self.rnn(self.encoder(x))[0])
+'''
+
+PICKING_TRAIN = '''import argparse
+
+import torch
+import torch.nn.functional as F
+
+from model import RNNModel
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--model", type=str, default="LSTM")
+args = parser.parse_args()
+model = RNNModel(args.model, 100, 64)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-5)
+for x, y in loader:
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+    optimizer.step()
+'''
+
+
+def test_a_layer_on_a_branch_the_entry_points_arguments_rule_out_is_not_built(tmp_path):
+    (tmp_path / "model.py").write_text(PICKED_MODEL)
+    train = tmp_path / "train.py"
+    train.write_text(PICKING_TRAIN)
+    # --model defaults to LSTM: the plain nn.RNN of the else side is never built (no GL302).
+    assert codes([train], tmp_path) == []
+    train.write_text(PICKING_TRAIN.replace('default="LSTM"', 'default="RNN_TANH"'))
+    assert codes([train], tmp_path) == [("train.py", 18, "GL302")]
