@@ -363,6 +363,8 @@ class ModelFacts:
                 if model is not None:
                     model = self._with_added_layers(model, binding)
                 return model
+            if binding.kind == "unpack" and binding.index is not None and type(binding.value) is cst.Call:
+                return self._unpacked(binding.value, binding.index, depth)
             if binding.kind == "param":
                 # Its callers in this file, then those of other files (`Trainer(model, ...)` in train.py).
                 for caller, site, arg in self._arguments(binding):
@@ -393,6 +395,24 @@ class ModelFacts:
                     added = self._added_layers(text, scope, assigned.seq, self._next_assignment(text, scope, assigned.seq))
                     model = Model(model.label, model.layers + added, model.info, model.node) if added else model
                 return model
+        return None
+
+    def _unpacked(self, call: cst.Call, index: int, depth: int) -> Model | None:
+        """`model, loss = builder.build()`: the `index`th item of the tuples the function or method the call
+        runs returns (of this file or another, read by its own file's facts)."""
+        site = self.facts.site_of(call)
+        target = self.facts.loops.callee(site) if site is not None else None
+        if target is None:
+            return None
+        home = self.facts.loops.home(target)
+        for returned in target.returns:
+            if type(returned) is cst.Tuple and len(returned.elements) > index:
+                item = returned.elements[index].value
+                if type(item) is cst.StarredElement:
+                    return None
+                model = home.models.model_of(item, target, None, depth + 1)
+                if model is not None and model.layers:
+                    return model
         return None
 
     def _reaching(self, name: str, scope: Scope, before: int | None) -> Binding | None:

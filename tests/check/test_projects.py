@@ -297,3 +297,22 @@ def test_a_layer_on_a_branch_the_entry_points_arguments_rule_out_is_not_built(tm
     assert codes([train], tmp_path) == []
     train.write_text(PICKING_TRAIN.replace('default="LSTM"', 'default="RNN_TANH"'))
     assert codes([train], tmp_path) == [("train.py", 18, "GL302")]
+
+
+def test_a_model_unpacked_from_what_a_builder_of_another_file_returns(tmp_path):
+    shutil.copy(PROJECTS / "trainer_class" / "flagged" / "model.py", tmp_path / "model.py")
+    (tmp_path / "builders.py").write_text(
+        "import torch.nn as nn\n\nfrom model import Net\n\n\n"
+        "def build(vocab):\n    return Net(vocab), nn.CrossEntropyLoss()\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text(
+        "import torch\n\nfrom builders import build\n\n"
+        "model, criterion = build(100)\n"
+        "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)\n"
+        "for x, y in loader:\n"
+        "    optimizer.zero_grad()\n"
+        "    criterion(model(x).flatten(0, 1), y.flatten()).backward()\n"
+        "    optimizer.step()\n"
+    )
+    assert codes([train], tmp_path) == [("train.py", 10, "GL101")]
