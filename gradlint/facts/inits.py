@@ -161,10 +161,9 @@ class InitFacts:
             sizes = [e.value for e in sizes[0].elements]
         if len(sizes) != 2:
             return None
-        for size in sizes:
-            v = self.facts.values.value(size, site.scope, site.seq)
-            if v is not None and v.value == 1:
-                return None  # a row vector: a token or a scale, not a weight matrix
+        rows = self.facts.values.value(sizes[0], site.scope, site.seq)
+        if rows is not None and rows.value == 1:
+            return None  # a row vector: a token or a scale, not a weight matrix (a column is a layer to one unit)
         stmt = site.ctx.stmt
         if type(stmt) is not cst.Assign or len(stmt.targets) != 1:
             return None
