@@ -131,7 +131,13 @@ class Project:
         key = (qual, from_path, kind)
         if key not in self._found:
             self._found[key] = None  # a re-export cycle ends here
-            self._found[key] = self._lookup(qual, from_path, kind)
+            try:
+                self._found[key] = self._lookup(qual, from_path, kind)
+            except BaseException:
+                # A lookup that failed (a RecursionError a caller catches) is not an answer: asked again,
+                # it is looked up again rather than found missing.
+                del self._found[key]
+                raise
         return self._found[key]
 
     def _lookup(self, qual: str, from_path: str, kind: str):

@@ -316,3 +316,19 @@ def test_a_model_unpacked_from_what_a_builder_of_another_file_returns(tmp_path):
         "    optimizer.step()\n"
     )
     assert codes([train], tmp_path) == [("train.py", 10, "GL101")]
+
+
+def test_code_in_a_class_or_builder_of_another_file_is_reported_where_the_entry_point_runs_it():
+    root = PROJECTS / "trainer_class" / "flagged"
+    [finding] = lint_paths([root / "train.py"], Settings(root=root)).findings
+    assert (finding.line, finding.code) == (10, "GL101")  # trainer.train()
+    assert "(at trainer.py:21, run by this call)" in finding.message
+    root = PROJECTS / "tf1_graph_class" / "flagged"
+    [finding] = lint_paths([root / "train.py"], Settings(root=root)).findings
+    assert (finding.line, finding.code) == (8, "GL201")  # CharModel(...): its __init__ builds the training op
+    # The helpers alone: the trainer and the builder cannot know their model; the TF1 class trains what it
+    # builds itself, so it is reported in its own file too.
+    assert codes([PROJECTS / "trainer_class" / "flagged" / "trainer.py"], PROJECTS / "trainer_class" / "flagged") == []
+    builders = PROJECTS / "builder_in_helper" / "flagged"
+    assert codes([builders / "lib" / "builders.py"], builders) == []
+    assert codes([root / "models" / "char_model.py"], root) == [("char_model.py", 20, "GL201")]
