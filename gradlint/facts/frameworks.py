@@ -198,9 +198,6 @@ class FrameworkFacts:
         other = self.facts.imported_class(qual)
         return other[0].method(other[1], "__init__") if other is not None else None
 
-    def _fitted_receivers(self) -> set[str | None]:
-        return {dotted(s.node.func.value) for s in self._sites(FIT_METHODS)}
-
     def _fits_of(self, site: Site, text: str | None) -> list[Scope]:
         """The scopes that fit the model a compile call compiles: the fits of the same name, and for a
         wrapper class's model, compiled in one method (`model.compile(...)`, then `self.model = model`, or

@@ -155,7 +155,7 @@ class OptimizerFacts:
         """weight_decay of a torch-style optimizer: by keyword, or at its place in torch's signature; unknown
         when it may be among positional arguments whose places are not known (`*args`, another library)."""
         if _keyword(call, "weight_decay") is None:
-            positional = [a for a in call.args if a.keyword is None]
+            positional = [a for a in call.args if a.keyword is None and a.star != "**"]
             if any(a.star == "*" for a in positional):
                 return None
             position = TORCH_WD_POSITION.get(name) if is_torch else None
