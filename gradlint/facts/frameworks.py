@@ -102,7 +102,7 @@ class FrameworkFacts:
         for site in self._sites({"compile"}):
             text = dotted(site.node.func.value)
             in_builder = site.scope.is_function and self._returns_name(site.scope, text)
-            fits = self._fits_of(site, text)
+            fits = self._fits_of(site, text) or (self._fits_through_calls(site, text) if not in_builder else [])
             if not fits and not in_builder:
                 continue
             compile_ = self._compile(site, fits)
@@ -190,6 +190,10 @@ class FrameworkFacts:
                 result.append(compile_)
         return result
 
+    def _init_of(self, site: Site) -> Scope | None:
+        """`Trainer(model)`: the `__init__` of a class of this file or of another of the project."""
+        return self.facts._constructor_of(site) or self._project_init(site)
+
     def _project_init(self, site: Site) -> Scope | None:
         """`Seq2SeqSummarizer(config)` of a class of another file: its `__init__`."""
         qual = qualified_name(site.node.func, site.scope, site.seq) or ""
@@ -218,6 +222,61 @@ class FrameworkFacts:
             s.scope for s in fits
             if dotted(s.node.func.value) == text or (s.scope.cls is cls and dotted(s.node.func.value) in names)
         ]
+
+    def _fits_through_calls(self, site: Site, text: str | None) -> list[Scope]:
+        """The fits of a model compiled here and handed to a function or a trainer class that fits it
+        (`trainer = Trainer(model, preprocessor=p)`, then `trainer.train(...)` runs
+        `self._model.fit_generator(...)`, in this file or another of the project), when a call here runs
+        that fit."""
+        if text is None or "." in text:
+            return []
+        loops = self.facts.loops
+        calls = [c for c in site.scope.calls if c.seq > site.seq]
+        handed = []  # (function or __init__ that takes the model, the parameter's name)
+        for call_site in calls:
+            for position, arg in enumerate(a for a in call_site.node.args if a.keyword is None):
+                if arg.star or type(arg.value) is not cst.Name or arg.value.value != text:
+                    continue
+                handed.append((call_site, position, None))
+            for arg in call_site.node.args:
+                if arg.keyword is not None and type(arg.value) is cst.Name and arg.value.value == text:
+                    handed.append((call_site, None, arg.keyword.value))
+        if not handed:
+            return []
+        found = []
+        reached: set[int] | None = None
+        for call_site, position, keyword in handed:
+            target = loops.callee(call_site) or self._init_of(call_site)
+            if target is None:
+                continue
+            names = [p.name.value for p in target.params]
+            if target.cls is not None and names and names[0] in ("self", "cls"):
+                names = names[1:]
+            param = keyword if keyword is not None else names[position] if position < len(names) else None
+            if param is None or param not in names:
+                continue
+            receivers = {param}
+            cls = target.cls
+            if cls is not None:
+                for attr, bindings in cls.self_attrs.items():
+                    if any(b.scope is target and type(b.value) is cst.Name and b.value.value == param for b in bindings):
+                        receivers.add(f"self.{attr}")
+            home = loops.home(target)
+            for fit in home.frameworks._fit_sites:
+                receiver = dotted(fit.node.func.value)
+                if receiver == param and fit.scope is target or (
+                    receiver in receivers and receiver.startswith("self.") and fit.scope.cls is cls
+                ):
+                    if reached is None:
+                        # What the calls here after the compile run (a fit in another method must be run).
+                        targets = [loops.callee(c) or self._init_of(c) for c in calls]
+                        reached = {
+                            id(sc) for t in targets if t is not None
+                            for sc in loops.home(t).regularization.reachable([t])
+                        }
+                    if id(fit.scope) in reached:
+                        found.append(fit.scope)
+        return found
 
     @functools.cached_property
     def _fit_sites(self) -> list[Site]:
