@@ -77,6 +77,8 @@ def _positive(v: Value | None) -> bool | None:
 class FrameworkFacts:
     def __init__(self, facts: "FileFacts") -> None:
         self.facts = facts
+        # The scopes a call of each function runs (ids), by the function's scope.
+        self._reached: dict[int, set[int]] = {}
 
     def _sites(self, methods: frozenset | set) -> list[Site]:
         return [
@@ -154,8 +156,7 @@ class FrameworkFacts:
             home = loops.home(target)
             if home is self.facts or not home.frameworks._keras_compiles:
                 continue
-            scopes = {id(s) for s in home.regularization.reachable([target])}
-            reached[id(target)] = (site, home, scopes)
+            reached[id(target)] = (site, home, self._reach(target))
         result = []
         seen: set[int] = set()
         for _site, home, _scopes in reached.values():
@@ -189,6 +190,13 @@ class FrameworkFacts:
                 loops.anchors.setdefault(id(compile_.site.node), (site, home))
                 result.append(compile_)
         return result
+
+    def _reach(self, target: Scope) -> set[int]:
+        """The scopes a call of `target` runs (ids), asked once per target."""
+        if id(target) not in self._reached:
+            home = self.facts.loops.home(target)
+            self._reached[id(target)] = {id(s) for s in home.regularization.reachable([target])}
+        return self._reached[id(target)]
 
     def _init_of(self, site: Site) -> Scope | None:
         """`Trainer(model)`: the `__init__` of a class of this file or of another of the project."""
@@ -270,10 +278,7 @@ class FrameworkFacts:
                     if reached is None:
                         # What the calls here after the compile run (a fit in another method must be run).
                         targets = [loops.callee(c) or self._init_of(c) for c in calls]
-                        reached = {
-                            id(sc) for t in targets if t is not None
-                            for sc in loops.home(t).regularization.reachable([t])
-                        }
+                        reached = set().union(*(self._reach(t) for t in targets if t is not None))
                     if id(fit.scope) in reached:
                         found.append(fit.scope)
         return found
