@@ -1,6 +1,6 @@
 """Benchmark: gradlint check against bare libcst parsing of the same files, measured in the same run (by hand).
 
-    python tests/bench/bench_lint.py [CORPUS_DIR] [--training DIR | --mirror DIR [--per-repo 10]] [--repeat 3]
+    python tests/bench/bench_lint.py [CORPUS_DIR | --no-package] [--training DIR | --mirror DIR [--per-repo 10]] [--repeat 3]
 
 Two corpora, each timed against `libcst.parse_module` over every one of its files:
 - CORPUS_DIR, by default the installed torch package: thousands of real .py files, few of which train;
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--mirror", type=Path, help="fetched repositories to build the training corpus from")
     parser.add_argument("--per-repo", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-package", action="store_true", help="skip the package corpus (it takes the longest)")
     args = parser.parse_args()
     from gradlint.source import discover
 
@@ -166,11 +167,12 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, repeat {args.repeat} (medians)")
     work = Path(tempfile.mkdtemp(prefix="gradlint-bench-"))
     try:
-        corpus = (args.corpus or default_corpus()).resolve()
-        tree = work / "package"
-        shutil.copytree(corpus, tree, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyi", "*.h", "*.cpp"))
-        files = [f for f in discover([tree]) if f.suffix == ".py"]
-        show(measure(f"corpus {corpus}", tree, files, work, args.repeat))
+        if not args.no_package:
+            corpus = (args.corpus or default_corpus()).resolve()
+            tree = work / "package"
+            shutil.copytree(corpus, tree, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyi", "*.h", "*.cpp"))
+            files = [f for f in discover([tree]) if f.suffix == ".py"]
+            show(measure(f"corpus {corpus}", tree, files, work, args.repeat))
 
         training = work / "training"
         shutil.copytree(REPO / "fixtures", training / "fixtures", ignore=shutil.ignore_patterns("__pycache__"))
