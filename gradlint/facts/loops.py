@@ -257,6 +257,13 @@ class LoopFacts:
                             if site is not None:
                                 self.anchors.setdefault(id(made), (site, self.home(self.scope_of_call(made))))
                         return made
+            project = self.facts.project
+            if home is not self.facts and project is not None and id(expr) not in self.anchors:
+                # Made in a function or method of another file that a call of this file runs (a trainer
+                # class's `__init__` run by `Trainer(...)`): reported at that call.
+                site = next((s for f, s in project.callers(scope) if f is self.facts), None)
+                if site is not None:
+                    self.anchors[id(expr)] = (site, home)
             return expr
         if type(expr) is cst.Name:
             binding = lookup(expr.value, scope, before)
@@ -796,20 +803,66 @@ def _method_parameter_owners(loops: LoopFacts, params: cst.BaseExpression, scope
     return []
 
 
+def along(loops: LoopFacts, expr: cst.BaseExpression, scope: Scope, before: int | None, via: tuple):
+    """`expr` read where the event's own chain of calls (`via`) passes it, while it is a parameter of the
+    function the chain calls: `train_epoch(model, loader, opt)` called once with the generator and its
+    optimizer and once with the discriminator and its own gives each step the pair its call passes, not
+    the function's first caller's. Returns (expr, scope, before, the rest of the chain)."""
+    for _ in range(8):
+        if type(expr) is not cst.Name or not via:
+            break
+        binding = lookup(expr.value, scope, before)
+        if binding is None or binding.kind != "param" or binding.scope is not scope:
+            break
+        call_site = via[-1]
+        if loops.home(call_site.scope).loops.callee(call_site) is not scope:
+            break
+        arg = _argument_for(call_site.node, scope, binding.name)
+        if arg is None:
+            break  # not passed (its default), or maybe through *args/**kwargs: the usual reading
+        expr, scope, before, via = arg, call_site.scope, call_site.seq, via[:-1]
+    return expr, scope, before, via
+
+
+def _argument_for(call: cst.Call, function: Scope, name: str) -> cst.BaseExpression | None:
+    """The argument a call of `function` passes for its parameter `name` (None: not passed, or unknown)."""
+    names = [p.name.value for p in function.params]
+    if name not in names:
+        return None
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    if any(a.star for a in call.args):
+        return None
+    position = names.index(name)
+    if function.cls is not None and names[0] in ("self", "cls"):
+        position -= 1
+    positional = [a for a in call.args if a.keyword is None]
+    return positional[position].value if 0 <= position < len(positional) else None
+
+
 def optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True) -> tuple[cst.BaseExpression, Scope] | None:
     """The parameters expression the optimizer stepped by `event` was built with, and its scope.
 
     With `follow_names`, a name (`params`) is replaced by the expression assigned to it.
     """
+    found = _optimizer_params(loops, event, follow_names)
+    return found[:2] if found is not None else None
+
+
+def _optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True):
+    """optimizer_params, with the rest of the event's chain of calls where the optimizer was found."""
     call = event.call
     if call is None or type(call.func) is not cst.Attribute or event.kind != STEP:
         return None
     receiver = call.func.value
     scope, before = event.site.scope, event.site.seq
-    loops = loops.home(scope).loops
+    home = loops.home(scope).loops
     optimizer = receiver
-    if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
+    if home.object_kind(receiver, scope, before) == "scaler" and call.args:
         optimizer = call.args[0].value
+    optimizer, scope, before, via = along(loops, optimizer, scope, before, event.via)
+    loops = loops.home(scope).loops
     made = loops.constructor(optimizer, scope, before)
     if made is None:
         return None
@@ -820,11 +873,13 @@ def optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True) 
     if params is None:
         return None
     made_scope = loops.scope_of_call(made)
+    if made_scope is not scope:
+        via = ()  # built elsewhere than where the chain led: its parameters are that scope's own
     if follow_names and type(params) is cst.Name:
         binding = lookup(params.value, made_scope, None)
         if binding is not None and binding.kind == "assign" and binding.value is not None:
-            return binding.value, binding.scope
-    return params, made_scope
+            return binding.value, binding.scope, via
+    return params, made_scope, via
 
 
 def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
@@ -864,14 +919,16 @@ def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
             for owner, scope, before in _variable_owners(call, event.site):
                 add(owner, scope, before)
             continue
-        found = optimizer_params(loops, event)
+        found = _optimizer_params(loops, event)
         if found is not None:
-            params, scope = found
+            params, scope, via = found
             # Read where the parameters are taken (`model` may be rebound on another branch of an if).
             at = loops.home(scope).site_of(params) if type(params) is cst.Call else None
             before = at.seq if at is not None and at.scope is scope else None
             for owner in _parameter_owners(params) or _method_parameter_owners(loops, params, scope):
-                add(owner, scope, before)
+                # A parameter of the helper that built the optimizer: the model this event's call passes.
+                owner_expr, owner_scope, owner_before, _ = along(loops, owner, scope, before, via)
+                add(owner_expr, owner_scope, owner_before)
     if models:
         return models
     if tf_updates:

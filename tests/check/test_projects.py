@@ -332,3 +332,61 @@ def test_code_in_a_class_or_builder_of_another_file_is_reported_where_the_entry_
     builders = PROJECTS / "builder_in_helper" / "flagged"
     assert codes([builders / "lib" / "builders.py"], builders) == []
     assert codes([root / "models" / "char_model.py"], root) == [("char_model.py", 20, "GL201")]
+
+
+OWN_OPTIMIZER_TRAINER = '''import torch
+import torch.nn.functional as F
+
+
+class Trainer:
+    def __init__(self, model, loader, lr=1e-3):
+        self.model = model
+        self.loader = loader
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def train(self, epochs):
+        for epoch in range(epochs):
+            for x, y in self.loader:
+                self.optimizer.zero_grad()
+                loss = F.cross_entropy(self.model(x).flatten(0, 1), y.flatten())
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.optimizer.step()
+'''
+
+
+def test_an_optimizer_a_trainer_class_builds_is_reported_at_the_call_that_builds_the_trainer(tmp_path):
+    shutil.copy(PROJECTS / "trainer_class" / "flagged" / "model.py", tmp_path / "model.py")
+    (tmp_path / "trainer.py").write_text(OWN_OPTIMIZER_TRAINER)
+    train = tmp_path / "train.py"
+    train.write_text("from model import Net\nfrom trainer import Trainer\n\ntrainer = Trainer(Net(), loader)\ntrainer.train(10)\n")
+    [finding] = lint_paths([train], Settings(root=tmp_path)).findings
+    assert (finding.line, finding.code) == (4, "GL201")  # Trainer(...) runs the __init__ that builds Adam
+    assert "(at trainer.py:9, run by this call)" in finding.message
+
+
+def test_a_helper_called_with_two_models_trains_the_one_each_call_passes(tmp_path):
+    shutil.copy(PROJECTS / "trainer_class" / "flagged" / "model.py", tmp_path / "model.py")
+    (tmp_path / "trainer.py").write_text(
+        "import torch\n\n\n"
+        "def train_epoch(model, loader, optimizer):\n"
+        "    for x, y in loader:\n"
+        "        optimizer.zero_grad()\n"
+        "        model(x).sum().backward()\n"
+        "        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n"
+        "        optimizer.step()\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text(
+        "import torch\nimport torch.nn as nn\n\nfrom model import Net\nfrom trainer import train_epoch\n\n"
+        "generator = Net()\n"
+        "critic = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))\n"
+        "gen_opt = torch.optim.Adam(generator.parameters(), lr=1e-3, weight_decay=1e-4)\n"
+        "critic_opt = torch.optim.Adam(critic.parameters(), lr=1e-3)\n"
+        "train_epoch(generator, loader, gen_opt)\n"
+        "train_epoch(critic, loader, critic_opt)\n"
+    )
+    # critic_opt has no weight decay, but the model it trains (the critic's call) is a small MLP: silent.
+    assert codes([train], tmp_path) == []
+    train.write_text(train.read_text().replace(", weight_decay=1e-4", ""))
+    assert codes([train], tmp_path) == [("train.py", 9, "GL201")]
