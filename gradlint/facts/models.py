@@ -247,6 +247,10 @@ class ModelFacts:
             # A class picked by a value that cannot be read, among recurrent classes only: recurrent
             # whichever it is (plain only if every choice is).
             choices = self.facts.values.class_alternatives(call.func, scope, site.seq if site else None)
+            if not choices:
+                choices = self._inherited_classes(call.func, scope)
+                if len(choices) == 1 and choices[0] in RECURRENT:
+                    return [Layer(choices[0], call, scope, site, self.facts)]
             if len(choices) > 1 and all(c in RECURRENT for c in choices):
                 gated = [c for c in choices if c not in PLAIN_RNN]
                 return [Layer((gated or choices)[0], call, scope, site, self.facts, choices)]
@@ -254,6 +258,34 @@ class ModelFacts:
         if _is_layer_name(qual):
             return [Layer(qual, call, scope, site, self.facts)]
         return self._class_ref_layers(qual, seen)
+
+    def _inherited_classes(self, func: cst.BaseExpression, scope: Scope) -> tuple[str, ...]:
+        """`self.rnn = self.rnn_cell(...)` where a base class of another file sets `self.rnn_cell` (`if
+        rnn_cell == "lstm": self.rnn_cell = nn.LSTM` / `elif ...: nn.GRU`): the classes its assignments name,
+        those on branches the defaults rule out left out; empty when one cannot be told."""
+        info = scope.cls
+        if (
+            info is None or type(func) is not cst.Attribute or type(func.value) is not cst.Name
+            or func.value.value != "self" or info.self_attrs.get(func.attr.value)
+        ):
+            return ()
+        for base in info.node.bases:
+            qual = qualified_name(base.value, info.outer) or ""
+            other = self.facts.imported_class(qual) if qual and not qual.startswith(LOCAL) else None
+            if other is None:
+                continue
+            facts, parent = other
+            classes = []
+            for binding in parent.self_attrs.get(func.attr.value, []):
+                at = facts.site_of(binding.node)
+                if at is not None and at.ctx.conds and facts.models._ruled_out(at, binding.scope):
+                    continue
+                found = facts.values.class_name(binding.value, binding.scope, binding.seq) if binding.value is not None else None
+                if found is None:
+                    return ()
+                classes.append(found)
+            return tuple(dict.fromkeys(classes))
+        return ()
 
     def _class_ref_layers(self, qual: str | None, seen) -> list[Layer]:
         if not qual:

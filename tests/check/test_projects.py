@@ -390,3 +390,39 @@ def test_a_helper_called_with_two_models_trains_the_one_each_call_passes(tmp_pat
     assert codes([train], tmp_path) == []
     train.write_text(train.read_text().replace(", weight_decay=1e-4", ""))
     assert codes([train], tmp_path) == [("train.py", 9, "GL201")]
+
+
+def test_a_layer_class_a_base_class_of_another_file_picks_is_recurrent_whichever_it_is(tmp_path):
+    (tmp_path / "base.py").write_text(
+        "import torch.nn as nn\n\n\n"
+        "class BaseRNN(nn.Module):\n"
+        "    def __init__(self, hidden, rnn_cell):\n"
+        "        super().__init__()\n"
+        "        if rnn_cell.lower() == 'lstm':\n"
+        "            self.rnn_cell = nn.LSTM\n"
+        "        elif rnn_cell.lower() == 'gru':\n"
+        "            self.rnn_cell = nn.GRU\n"
+        "        else:\n"
+        "            raise ValueError(rnn_cell)\n"
+    )
+    (tmp_path / "encoder.py").write_text(
+        "import torch.nn as nn\n\nfrom base import BaseRNN\n\n\n"
+        "class Encoder(BaseRNN):\n"
+        "    def __init__(self, vocab, hidden, rnn_cell='gru'):\n"
+        "        super().__init__(hidden, rnn_cell)\n"
+        "        self.embedding = nn.Embedding(vocab, hidden)\n"
+        "        self.rnn = self.rnn_cell(hidden, hidden, batch_first=True)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.rnn(self.embedding(x))[0]\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text(
+        "import torch\n\nfrom encoder import Encoder\n\n"
+        "model = Encoder(100, 64)\n"
+        "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)\n"
+        "for x in loader:\n"
+        "    optimizer.zero_grad()\n"
+        "    model(x).sum().backward()\n"
+        "    optimizer.step()\n"
+    )
+    assert codes([train], tmp_path) == [("train.py", 10, "GL101")]
