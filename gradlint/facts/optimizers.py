@@ -245,31 +245,9 @@ class OptimizerFacts:
                     return True
         return False
 
-    def _along(self, expr: cst.BaseExpression, scope: Scope, before: int | None, via: tuple) -> cst.Call | None:
-        """construction(), with a parameter read from the argument the event's own chain of calls passes
-        (`train(model, opt)` called from four notebook cells, each with an optimizer of its own: each step
-        event steps the one its call passes), not from the function's first caller."""
-        from gradlint.facts.names import lookup
-
-        loops = self.facts.loops
-        for _ in range(8):
-            if type(expr) is not cst.Name or not via:
-                break
-            binding = lookup(expr.value, scope, before)
-            if binding is None or binding.kind != "param" or binding.scope is not scope:
-                break
-            call_site = via[-1]
-            if loops.home(call_site.scope).loops.callee(call_site) is not scope:
-                break
-            arg = _argument_for(call_site.node, scope, binding.name)
-            if arg is None:
-                break  # not passed (its default), or maybe through *args/**kwargs: the usual reading
-            expr, scope, before, via = arg, call_site.scope, call_site.seq, via[:-1]
-        return self.construction(expr, scope, before)
-
     def for_event(self, event: "Event") -> Optimizer | None:
         """The optimizer an update event steps (`opt.step()`, `scaler.step(opt)`)."""
-        from gradlint.facts.loops import STEP
+        from gradlint.facts.loops import STEP, along
 
         call = event.call
         if event.kind != STEP or call is None or type(call.func) is not cst.Attribute:
@@ -279,7 +257,9 @@ class OptimizerFacts:
         scope, before = event.site.scope, event.site.seq
         if loops.object_kind(receiver, scope, before) == "scaler" and call.args:
             receiver = call.args[0].value
-        made = self._along(receiver, scope, before, event.via)
+        # A helper called with several optimizers steps the one each call of the event's chain passes.
+        receiver, at, at_before, _ = along(loops, receiver, scope, before, event.via)
+        made = self.construction(receiver, at, at_before)
         optimizer = self.from_call(made) if made is not None else None
         if optimizer is not None:
             home = loops.home(optimizer.scope)
@@ -291,20 +271,3 @@ class OptimizerFacts:
                 if anchor is not None:
                     loops.anchors[id(made)] = (anchor[0], home)
         return optimizer
-
-
-def _argument_for(call: cst.Call, function: Scope, name: str) -> cst.BaseExpression | None:
-    """The argument a call of `function` passes for its parameter `name` (None: not passed, or unknown)."""
-    names = [p.name.value for p in function.params]
-    if name not in names:
-        return None
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg.value
-    if any(a.star for a in call.args):
-        return None
-    position = names.index(name)
-    if function.cls is not None and names[0] in ("self", "cls"):
-        position -= 1
-    positional = [a for a in call.args if a.keyword is None]
-    return positional[position].value if 0 <= position < len(positional) else None
