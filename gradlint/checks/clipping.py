@@ -202,11 +202,18 @@ def _unclipped_finding(
     model, layer = _recurrent(update_models(ctx, steps[0])) or found
     step = steps[0]
     advice = update_fix(ctx, step)
+    # Reported at a call here for a step of another file, the message also says where that step is.
+    anchored = id(step.node) in ctx.facts.loops.anchors
     note = ""
     if off is not None:
         where, condition = off
-        note = f": the clipping at {where} never runs with the defaults"
-        advice = f"make the clipping run by default ({condition}), or {advice}"
+        if anchored:
+            # The message already names the other file's step: the clipping's place goes to the help.
+            note = ": clipping is off by default"
+            advice = f"make the clipping at {where} run by default ({condition}), or {advice}"
+        else:
+            note = f": the clipping at {where} never runs with the defaults"
+            advice = f"make the clipping run by default ({condition}), or {advice}"
         built = NoFix("the clipping is there but off by default: change the default instead")
     else:
         if clips:
@@ -216,7 +223,8 @@ def _unclipped_finding(
         else:
             built = clip_before_steps(ctx.facts, path, steps)
     help, fix = offered(advice, built)
-    message = f"{describe_layer(ctx, layer)} in {model.label} is trained with no gradient clipping{note}"
+    owner = "" if model.label == layer.short else f" in {model.label}"
+    message = f"{describe_layer(ctx, layer)}{owner} is trained with no gradient clipping{note}"
     return ctx.finding("GL101", step.node, message, help, fix=fix)
 
 

@@ -53,6 +53,9 @@ class CheckContext:
         """`line 12`, or `model.py:12` for a node of another file."""
         anchor = self.facts.loops.anchors.get(id(node)) if facts is None else None
         owner = facts or (anchor[1] if anchor is not None else self.facts)
+        if owner.site_of(node) is None and self.facts.project is not None:
+            # Values and layers reach a rule from other files without saying so (`--lr` of config.py).
+            owner = self.facts.project.facts_of(node) or owner
         line = owner.line(node)
         if owner is self.facts:
             return f"line {line}"

@@ -114,10 +114,14 @@ class Project:
 
     def site_of(self, node) -> Site | None:
         """The site of a node of any file the project holds."""
+        facts = self.facts_of(node)
+        return facts.site_of(node) if facts is not None else None
+
+    def facts_of(self, node) -> "FileFacts | None":
+        """The facts of the file that holds a node (a call or a statement), among the files the project holds."""
         for facts in self._owners.values():
-            site = facts.site_of(node)
-            if site is not None:
-                return site
+            if facts.site_of(node) is not None:
+                return facts
         return None
 
     def find_class(self, qual: str, from_path: str) -> "tuple[FileFacts, ClassInfo] | None":

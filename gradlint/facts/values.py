@@ -44,10 +44,24 @@ class ArgOption:
 
 
 class Namespace:
-    """Marker value: the result of `parser.parse_args()` (or a config object we understand)."""
+    """Marker value: the result of `parser.parse_args()` (or a config object we understand).
+
+    `options` are those of the file whose parser made it, where that is another file than the one reading it
+    (`args, _ = config.get_args()`); None: the reading file's own."""
+
+    def __init__(self, options: "dict[str, ArgOption] | None" = None) -> None:
+        self.options = options
+
+    def __repr__(self) -> str:
+        # Values are compared by repr (do all assignments agree?): namespaces of one parser are one value.
+        return "Namespace()" if self.options is None else f"Namespace(options at {id(self.options):x})"
 
 
 NAMESPACE = Namespace()
+
+
+def _spaced(v: "Value | None") -> bool:
+    return v is not None and isinstance(v.value, Namespace)
 
 
 class FlagValues:
@@ -154,7 +168,7 @@ class Resolver:
     def truth(self, test: cst.BaseExpression, scope: Scope) -> bool | None:
         """Whether a condition holds with the defaults; None when it cannot be told."""
         v = self.value(test, scope)
-        if v is None or v.value is NAMESPACE:
+        if v is None or _spaced(v):
             return None
         try:
             return bool(v.value)
@@ -229,7 +243,7 @@ class Resolver:
             return found.pop() if len(found) == 1 else None
         if t is cst.IfExp:
             test = self._value(node.test, scope, before, depth + 1)
-            if test is None or test.value is NAMESPACE:
+            if test is None or _spaced(test):
                 return None
             return self._class(node.body if test.value else node.orelse, scope, before, depth + 1)
         if t is cst.Subscript:
@@ -273,7 +287,7 @@ class Resolver:
         else:
             owner_scope, owner_before = scope, before
         key = self._value(key_node, scope, before, depth + 1)
-        if type(owner) is not cst.Dict or key is None or key.value is NAMESPACE:
+        if type(owner) is not cst.Dict or key is None or _spaced(key):
             return None
         for element in owner.elements:
             if type(element) is not cst.DictElement:
@@ -337,7 +351,7 @@ class Resolver:
                 return Value(-inner.value, inner.origin, inner.node)
             if op is cst.Plus and _number(inner.value):
                 return inner
-            if op is cst.Not and inner.value is not NAMESPACE:
+            if op is cst.Not and not _spaced(inner):
                 return Value(not inner.value, inner.origin, inner.node)
             return None
         if t is cst.BinaryOperation:
@@ -362,7 +376,7 @@ class Resolver:
                 known = left or right
                 if known is not None and type(node.operator) is cst.And and not known.value:
                     return known
-                if known is not None and type(node.operator) is cst.Or and known.value and known.value is not NAMESPACE:
+                if known is not None and type(node.operator) is cst.Or and known.value and not _spaced(known):
                     return known
                 return None
             if type(node.operator) is cst.And:
@@ -390,13 +404,13 @@ class Resolver:
 
     def _compare(self, node: cst.Comparison, scope, before, depth) -> Value | None:
         left = self._value(node.left, scope, before, depth + 1)
-        if left is None or left.value is NAMESPACE:
+        if left is None or _spaced(left):
             return None
         origin = left
         for target in node.comparisons:
             fn = _COMPARE.get(type(target.operator))
             right = self._value(target.comparator, scope, before, depth + 1)
-            if fn is None or right is None or right.value is NAMESPACE:
+            if fn is None or right is None or _spaced(right):
                 return None
             try:
                 if not fn(left.value, right.value):
@@ -434,10 +448,11 @@ class Resolver:
                 return Value(v.value, f"constant {binding.name}", binding.node)
             return v
         if kind == "unpack":
-            if binding.value is not None and type(binding.value) is cst.Call and binding.index == 0:
+            if binding.value is not None and type(binding.value) is cst.Call:
                 func = binding.value.func
                 if type(func) is cst.Attribute and func.attr.value == "parse_known_args":
-                    return Value(NAMESPACE, "argparse", binding.value)
+                    return Value(NAMESPACE, "argparse", binding.value) if binding.index == 0 else None
+                return self._returned_namespace(binding.value, binding.scope, binding.seq, depth, binding.index)
             return None
         if kind == "param":
             return self._param(binding, depth)
@@ -446,6 +461,38 @@ class Resolver:
             if canonical(binding.qualname).rpartition(".")[0] in _FLAG_MODULES:
                 return Value(FLAGS, "flags", binding.node)
         return None
+
+    def portable(self, v: Value) -> Value:
+        """A value as another file's resolver can read it: a namespace made here carries this file's options."""
+        if v.value is NAMESPACE:
+            return Value(Namespace(self.arg_options), v.origin, v.node)
+        return v
+
+    def _returned_namespace(self, call: cst.Call, scope: Scope, before, depth: int, index: int | None) -> Value | None:
+        """The namespace a function of this file or of another file of the project returns (`get_args()`),
+        or item `index` of the tuple it returns (`args, unparsed = config.get_args()`)."""
+        qual = qualified_name(call.func, scope, before)
+        if qual is None or depth >= MAX_DEPTH - 2:
+            return None
+        if qual.startswith(LOCAL + "."):
+            facts, function = self.facts, self.facts.function(qual[len(LOCAL) + 1 :])
+        elif self.facts.project is not None:
+            found = self.facts.project.find_function(qual, self.facts.path)
+            facts, function = found if found is not None else (None, None)
+        else:
+            return None
+        if function is None or not function.returns:
+            return None
+        results = []
+        for returned in function.returns:
+            if index is not None:
+                if type(returned) is not cst.Tuple or len(returned.elements) <= index:
+                    return None
+                returned = returned.elements[index].value
+            results.append(facts.values._value(returned, function, None, depth + 1))
+        if not all(_spaced(r) for r in results):
+            return None
+        return Value(facts.values.portable(results[0]).value, "argparse", call)
 
     def _agrees(self, scope: Scope, name: str, depth: int) -> bool:
         """Whether a name assigned more than once in `scope` is given one value by every assignment.
@@ -488,9 +535,9 @@ class Resolver:
                 v = caller.values._value(arg, site.scope, site.seq, depth + 1)
                 if v is None:
                     return None  # a caller passes something we cannot read
-                passed.append(v)
+                passed.append(caller.values.portable(v))
         if passed:
-            if len({repr(v.value) for v in passed if v.value is not NAMESPACE}) > 1:
+            if len({repr(v.value) for v in passed if not _spaced(v)}) > 1:
                 return None
             return passed[0]
         option = self._decorator_option(scope, name)
@@ -558,8 +605,9 @@ class Resolver:
                 if info is not None:
                     return self._class_attr(info, attr, None, depth)
             return None
-        if owner.value is NAMESPACE:
-            option = self.arg_options.get(attr)
+        if _spaced(owner):
+            options = owner.value.options if owner.value.options is not None else self.arg_options
+            option = options.get(attr)
             if option is None:
                 return None
             return option.default
@@ -669,7 +717,7 @@ class Resolver:
             function = self.facts.function(name)
             if function is not None and depth < MAX_DEPTH - 2:
                 results = [self._value(r, function, None, depth + 1) for r in function.returns]
-                if results and all(r is not None and r.value is NAMESPACE for r in results):
+                if results and all(_spaced(r) for r in results):
                     return Value(NAMESPACE, "argparse", node)
                 # `def load_config(path): with open(path) as f: return json.load(f)`, the path as its
                 # callers agree on it: the file's mapping.
@@ -684,6 +732,9 @@ class Resolver:
                     if v is not None:
                         result[arg.keyword.value] = v.value
             return Value(result, f"{qual.split('.')[-1]}()", node)
+        if qual and not qual.startswith(LOCAL + "."):
+            # `args = config.get_args()`: a parser built in another file of the project.
+            return self._returned_namespace(node, scope, before, depth, None)
         return None
 
     # -- config files and flags --------------------------------------------------------------

@@ -76,6 +76,20 @@ def test_editing_the_helper_rechecks_the_entry_point(tmp_path):
 
 
 
+def test_arguments_parsed_in_another_module_reach_the_trainer_and_are_placed_in_their_files(tmp_path):
+    """`args, _ = config.get_args()` in train.py, the parser in config.py, the clip read in trainer.py."""
+    root = tmp_path / "p"
+    shutil.copytree(PROJECTS / "args_in_config_module" / "flagged", root)
+    [finding] = lint_paths([root / "train.py"], Settings(root=root)).findings
+    assert finding.code == "GL101"
+    assert finding.message.startswith("LSTM (built at trainer.py:8) is trained")
+    assert "clipping at trainer.py:18 run by default" in finding.help
+    config = (root / "config.py").read_text().replace("default=0.1)", "default=20.0)")
+    (root / "config.py").write_text(config)
+    found = {f.code: f for f in lint_paths([root / "train.py"], Settings(root=root)).findings}
+    assert "from --lr default at config.py:7" in found["GL405"].message
+
+
 def test_each_optimizer_of_a_gan_is_its_own_finding_and_one_optimizer_stepped_twice_is_one():
     root = PROJECTS / "gan_two_optimizers" / "flagged"
     # gen_optimizer steps at lines 13 and 21 (pretraining, then adversarial): one finding, at the first;

@@ -31,7 +31,9 @@ def _findings(path: Path) -> list:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_gate_changes_no_finding(path, monkeypatch):
     gated = _findings(path)
-    monkeypatch.setattr(source, "may_be_training_code", _framework_only)
+    # Without the gate every file is parsed (an entry point importing no framework may train through its
+    # project: `import trainer; trainer.Trainer(args).train()`).
+    monkeypatch.setattr(source, "may_be_training_code", lambda data, path=None: True)
     assert gated == _findings(path)
 
 
