@@ -31,7 +31,8 @@ def module_files(
     """The files `module_name` may be, seen from `from_path`: `mod.py` and `mod/__init__.py` in the first
     folder that has either. Every file looked for is added to `looked_at` (a file created later changes
     the answer, so the cache must know it was looked for)."""
-    here = from_path.resolve().parent
+    resolved = from_path.resolve()
+    here = resolved.parent
     if module_name.startswith("."):
         dots = len(module_name) - len(module_name.lstrip("."))
         base = here
@@ -46,7 +47,7 @@ def module_files(
     for base in bases:
         target = base.joinpath(*parts) if parts else base
         for candidate in (target.with_suffix(".py") if parts else None, target / "__init__.py"):
-            if candidate is None or candidate == from_path.resolve():
+            if candidate is None or candidate == resolved:
                 continue
             looked_at.add(str(candidate))
             if candidate.is_file():

@@ -34,6 +34,10 @@ class Project:
         # find_class's and find_function's answers: rules ask about the same names many times, and each
         # question stats files.
         self._found: dict[tuple[str, str, str], tuple | None] = {}
+        # module_files' answers (the files found, and every file looked for): rules ask for the same modules of
+        # the same files many times, and each answer stats a few files and resolves a path.
+        self._modules: dict[tuple, tuple[list[Path], list[str]]] = {}
+        self._resolved: dict[str, Path] = {}
         # Calls from one file into functions of another, by the callee's scope.
         self._callers: dict[int, list[tuple[FileFacts, Site]]] = {}
         # Every file the answers so far depended on, or looked for and did not find (for the cache).
@@ -48,8 +52,15 @@ class Project:
         # call graph those values follow is then being built, and must not ask again.
         self.reading_registry = False
 
+    def resolve(self, path: "Path | str") -> Path:
+        """A path resolved (links, `..`) once a run: facts ask for the same few files thousands of times."""
+        key = str(path)
+        if key not in self._resolved:
+            self._resolved[key] = Path(path).resolve()
+        return self._resolved[key]
+
     def facts_for(self, path: Path) -> "FileFacts | None":
-        path = path.resolve()
+        path = self.resolve(path)
         if path not in self._facts:
             self._facts[path] = None  # guards against import cycles
             if str(path) in self.avoid:
@@ -78,7 +89,7 @@ class Project:
 
     def tree(self, path: Path, text: str) -> "cst.Module | None":
         """The tree of a file already parsed in this batch (as a neighbour of another), if its text is `text`."""
-        entry = self.trees.get(path.resolve())
+        entry = self.trees.get(self.resolve(path))
         return entry[1] if entry is not None and entry[0] == text else None
 
     def parsed(self) -> list[str]:
@@ -87,18 +98,18 @@ class Project:
 
     def known(self, path: Path) -> "FileFacts | None":
         """Facts already built for a file (as a neighbour of another), without parsing it."""
-        return self._facts.get(path.resolve())
+        return self._facts.get(self.resolve(path))
 
     def remember(self, path: Path, facts: "FileFacts") -> None:
         """Keep a linted file's facts, so that a neighbour importing from it does not parse it again."""
-        self._facts[path.resolve()] = facts
+        self._facts[self.resolve(path)] = facts
         self._owners[id(facts.index.scope)] = facts
 
     def depends(self, path: Path) -> set[str]:
         """Every file a file's findings depended on or looked for, through the files it read in turn
         (train.py reads trainer.py, which reads utils.py: editing utils.py re-checks train.py)."""
         found: set[str] = set()
-        todo = [str(path.resolve())]
+        todo = [str(self.resolve(path))]
         while todo:
             for used in self.used.get(todo.pop(), ()):
                 if used not in found:
@@ -148,14 +159,14 @@ class Project:
         if is_third_party(qual):
             return None
         module_name, _, name = qual.rpartition(".")
-        used = self.used.setdefault(str(Path(from_path).resolve()), set())
+        used = self.used.setdefault(str(self.resolve(from_path)), set())
         here = self.known(Path(from_path))
         if not module_name:
             # An unbound name: it may come from a `from model import *` of the file.
             stars = star_imports(here.module) if here is not None else []
             return next((f for m in stars if (f := self._find(f"{m}.{name}", from_path, kind))), None)
         extra = path_entries(here.module, Path(from_path)) if here is not None else ()
-        for candidate in module_files(module_name, Path(from_path), used, extra):
+        for candidate in self.module_files(module_name, Path(from_path), used, extra):
             facts = self.facts_for(candidate)
             if facts is None:
                 continue
@@ -174,9 +185,18 @@ class Project:
                     return found
         return None
 
+    def module_files(self, module_name: str, from_path: Path, used: set[str], extra: tuple[Path, ...]) -> list[Path]:
+        key = (module_name, str(from_path), extra)
+        if key not in self._modules:
+            looked: set[str] = set()
+            self._modules[key] = (module_files(module_name, from_path, looked, extra), sorted(looked))
+        found, looked_at = self._modules[key]
+        used.update(looked_at)
+        return found
+
     def imports_project(self, facts: "FileFacts") -> bool:
         """Whether a file imports some other file of the project (without reading it)."""
-        used = self.used.setdefault(str(Path(facts.path).resolve()), set())
+        used = self.used.setdefault(str(self.resolve(facts.path)), set())
         extra = path_entries(facts.module, Path(facts.path))
         for bindings in facts.index.scope.bindings.values():
             for binding in bindings:
@@ -184,7 +204,7 @@ class Project:
                 if qual and not is_third_party(qual):
                     # `from pkg import name`: the module is `pkg` (or `pkg.name`, a submodule).
                     module = qual.rpartition(".")[0] if isinstance(binding.node, cst.ImportFrom) else qual
-                    if module and module_files(module, Path(facts.path), used, extra):
+                    if module and self.module_files(module, Path(facts.path), used, extra):
                         return True
         return bool(star_imports(facts.module))
 
