@@ -37,6 +37,9 @@ class FileFacts:
         self.project = project
         self.index = ModuleIndex(module)
         self._positions = None
+        # _constructor_of's answers by call: _callers asks for each call of the file, and is asked again
+        # while it is being built (values it needs read the callers of a parameter).
+        self._constructors: dict[int, Scope | None] = {}
 
     # -- layers of facts ---------------------------------------------------------------------
 
@@ -136,6 +139,12 @@ class FileFacts:
 
     def _constructor_of(self, site: Site) -> Scope | None:
         """`Model(vocab, nn.LSTM)` runs `Model.__init__`: its parameters get these arguments."""
+        key = id(site.node)
+        if key not in self._constructors:
+            self._constructors[key] = self._constructor(site)
+        return self._constructors[key]
+
+    def _constructor(self, site: Site) -> Scope | None:
         qual = qualified_name(site.node.func, site.scope, site.seq) or ""
         if not qual.startswith(LOCAL + "."):
             # A class of another file of the project (`Trainer(model, optimizer)` from trainer.py).
