@@ -51,7 +51,7 @@ def _parse(unit: SourceUnit) -> tuple[cst.Module | None, str, list[Finding]]:
     """
     try:
         return cst.parse_module(unit.text), unit.text, []
-    except (cst.ParserSyntaxError, RecursionError) as exc:
+    except (cst.ParserSyntaxError, RecursionError):
         error = python_error(unit.text, unit.path, unit.cell_lines is not None)
         if error is not None:
             line, column = error.lineno or 1, max(error.offset or 1, 1)

@@ -7,6 +7,7 @@ the expression fields that can hold calls, and records what the facts layer asks
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -54,6 +55,12 @@ class Cond:
     test: cst.BaseExpression
     holds: bool
     node: cst.CSTNode
+
+
+def opposite(a: Iterable[Cond], b: Iterable[Cond]) -> bool:
+    """Whether two points with these enclosing branches sit on opposite sides of one `if` (never both run)."""
+    sides = {id(c.node): c.holds for c in a}
+    return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c in b)
 
 
 class Ctx:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from gradlint.facts.index import ClassInfo, Cond, Scope, Site, dotted
+from gradlint.facts.index import ClassInfo, Cond, Scope, Site, dotted, opposite
 from gradlint.facts.models import Model
 from gradlint.facts.names import LOCAL, lookup, qualified_name, rebuilt
 from gradlint.facts.values import _keyword
@@ -139,8 +139,7 @@ def minimizes(event: Event) -> bool:
 
 def exclusive(a: Event, b: Event) -> bool:
     """Whether two events sit on opposite sides of one `if` (they never run in the same pass)."""
-    sides = {id(c.node): c.holds for c, _ in a.conds}
-    return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c, _ in b.conds)
+    return opposite((c for c, _ in a.conds), (c for c, _ in b.conds))
 
 
 def _mentions_grad(node: cst.CSTNode) -> bool:
@@ -884,7 +883,6 @@ def _optimizer_params(loops: LoopFacts, event: Event, follow_names: bool = True)
 
 def trained_models(loops: LoopFacts, path: TrainingPath) -> list:
     """The models a training path updates: from the optimizers' parameters, else its forward calls."""
-    facts = loops.facts
     models = []
     seen: set[int] = set()
     asked: set = set()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
-from gradlint.facts.index import Binding, ClassInfo, Scope, Site, dotted
+from gradlint.facts.index import Binding, ClassInfo, Scope, Site, dotted, opposite
 from gradlint.facts.names import LOCAL, lookup, qualified_name, rebuilt
 from gradlint.facts.values import _arg, _keyword
 
@@ -144,14 +144,12 @@ def _alternatives(a: Layer, b: Layer) -> bool:
     target = _assigned_to(a.site)
     if target is None or target != _assigned_to(b.site):
         return False
-    sides = {id(c.node): c.holds for c in a.site.ctx.conds}
-    return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c in b.site.ctx.conds)
+    return _exclusive(a.site, b.site)
 
 
 def _exclusive(a: Site, b: Site) -> bool:
     """Whether two statements sit on opposite sides of one `if` (they never run in the same pass)."""
-    sides = {id(c.node): c.holds for c in a.ctx.conds}
-    return any(id(c.node) in sides and sides[id(c.node)] != c.holds for c in b.ctx.conds)
+    return opposite(a.ctx.conds, b.ctx.conds)
 
 
 def _assigned_to(site: Site) -> str | None:

@@ -8,7 +8,7 @@ from operator import attrgetter
 
 import libcst as cst
 
-from gradlint.facts.index import Binding, Scope, dotted
+from gradlint.facts.index import Binding, Scope, dotted, opposite
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -145,14 +145,11 @@ def rebuilt(binding: Binding, site_of) -> bool:
     site = site_of(binding.node) if binding.kind == "assign" else None
     if site is None or not site.ctx.conds:
         return False
-    sides = {id(c.node): c.holds for c in site.ctx.conds}
     for other in binding.scope.bindings.get(binding.name, ()):
         if other is binding or other.kind != "assign" or type(other.value) is not cst.Call:
             continue
         other_site = site_of(other.node)
-        if other_site is not None and any(
-            id(c.node) in sides and sides[id(c.node)] != c.holds for c in other_site.ctx.conds
-        ):
+        if other_site is not None and opposite(site.ctx.conds, other_site.ctx.conds):
             return True
     return False
 
