@@ -103,7 +103,7 @@ def depend(facts: "FileFacts", path: Path) -> None:
     if project is None or folder(facts) is None:
         return
     try:
-        project.used.setdefault(str(Path(facts.path).resolve()), set()).add(str(path.resolve()))
+        project.uses(facts.path).add(str(path.resolve()))
     except (OSError, RuntimeError, ValueError):
         pass
 

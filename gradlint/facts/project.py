@@ -38,6 +38,8 @@ class Project:
         # the same files many times, and each answer stats a few files and resolves a path.
         self._modules: dict[tuple, tuple[list[Path], list[str]]] = {}
         self._resolved: dict[str, Path] = {}
+        # Each file's literal `sys.path` additions, read once (every lookup from the file asks for them).
+        self._entries: dict[Path, tuple[Path, ...]] = {}
         # Calls from one file into functions of another, by the callee's scope.
         self._callers: dict[int, list[tuple[FileFacts, Site]]] = {}
         # Every file the answers so far depended on, or looked for and did not find (for the cache).
@@ -58,6 +60,16 @@ class Project:
         if key not in self._resolved:
             self._resolved[key] = Path(path).resolve()
         return self._resolved[key]
+
+    def uses(self, path: "Path | str") -> set[str]:
+        """The files a file's findings depend on, or looked for (for the cache): add to it."""
+        return self.used.setdefault(str(self.resolve(path)), set())
+
+    def _path_entries(self, facts: "FileFacts") -> tuple[Path, ...]:
+        path = self.resolve(facts.path)
+        if path not in self._entries:
+            self._entries[path] = path_entries(facts.module, Path(facts.path))
+        return self._entries[path]
 
     def facts_for(self, path: Path) -> "FileFacts | None":
         path = self.resolve(path)
@@ -159,13 +171,13 @@ class Project:
         if is_third_party(qual):
             return None
         module_name, _, name = qual.rpartition(".")
-        used = self.used.setdefault(str(self.resolve(from_path)), set())
+        used = self.uses(from_path)
         here = self.known(Path(from_path))
         if not module_name:
             # An unbound name: it may come from a `from model import *` of the file.
             stars = star_imports(here.module) if here is not None else []
             return next((f for m in stars if (f := self._find(f"{m}.{name}", from_path, kind))), None)
-        extra = path_entries(here.module, Path(from_path)) if here is not None else ()
+        extra = self._path_entries(here) if here is not None else ()
         for candidate in self.module_files(module_name, Path(from_path), used, extra):
             facts = self.facts_for(candidate)
             if facts is None:
@@ -196,8 +208,8 @@ class Project:
 
     def imports_project(self, facts: "FileFacts") -> bool:
         """Whether a file imports some other file of the project (without reading it)."""
-        used = self.used.setdefault(str(self.resolve(facts.path)), set())
-        extra = path_entries(facts.module, Path(facts.path))
+        used = self.uses(facts.path)
+        extra = self._path_entries(facts)
         for bindings in facts.index.scope.bindings.values():
             for binding in bindings:
                 qual = binding.qualname if binding.kind == "import" else None
