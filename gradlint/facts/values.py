@@ -617,8 +617,7 @@ class Resolver:
             return self._class_attr(owner.value.info, attr, owner.value.call, depth)
         if isinstance(owner.value, dict) and attr in owner.value:
             # OmegaConf's `cfg.model.lr` names its key as `cfg["model"]["lr"]` would.
-            origin = f"{owner.origin}[{attr!r}]" if _from_file(owner.origin) else owner.origin
-            return Value(owner.value[attr], origin, owner.node)
+            return _item(owner, attr)
         return None
 
     def _self_attr(self, scope: Scope, attr: str, depth: int) -> Value | None:
@@ -671,8 +670,7 @@ class Resolver:
             key = self._value(node.args[0].value, scope, before, depth + 1)
             if owner is not None and key is not None and isinstance(owner.value, dict):
                 if key.value in owner.value:
-                    origin = f"{owner.origin}[{key.value!r}]" if _from_file(owner.origin) else owner.origin
-                    return Value(owner.value[key.value], origin, owner.node)
+                    return _item(owner, key.value)
                 if len(node.args) >= 2:
                     return self._value(node.args[1].value, scope, before, depth + 1)
             return None
@@ -971,6 +969,12 @@ def _keyword(call: cst.Call, keyword: str) -> cst.BaseExpression | None:
         if arg.keyword is not None and arg.keyword.value == keyword:
             return arg.value
     return None
+
+
+def _item(owner: Value, key: Any) -> Value:
+    """An item of a mapping value; one read from a config file names its key (`config.json['lr']`)."""
+    origin = f"{owner.origin}[{key!r}]" if _from_file(owner.origin) else owner.origin
+    return Value(owner.value[key], origin, owner.node)
 
 
 def _from_file(origin: str) -> bool:
