@@ -7,6 +7,20 @@ from gradlint import lint_paths, lint_source
 
 STATIC = Path(__file__).resolve().parents[2] / "fixtures" / "static"
 
+# An LSTM trained with no clipping: GL101 at the step (line 11), and nothing else.
+FLAGGED = """import torch
+from torch import nn
+
+model = nn.LSTM(10, 20)
+opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
+for x, y in loader:
+    opt.zero_grad()
+    out, _ = model(x)
+    loss = ((out - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+"""
+
 
 def fixtures(code: str, kind: str) -> list[Path]:
     return sorted((STATIC / code / kind).glob("*.py"))

@@ -23,21 +23,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 
 from gradlint.config import Settings  # noqa: E402
 from gradlint.engine import LintResult, lint_paths  # noqa: E402
+from rule_fixtures import FLAGGED  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-FLAGGED = """import torch
-from torch import nn
-
-model = nn.LSTM(10, 20)
-opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
-for x, y in loader:
-    opt.zero_grad()
-    out, _ = model(x)
-    loss = ((out - y) ** 2).mean()
-    loss.backward()
-    opt.step()
-"""
 # GL101 of FLAGGED, at the step.
 EXPECTED = [("train.py", "GL101", 11)]
 

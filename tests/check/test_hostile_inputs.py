@@ -29,19 +29,8 @@ from typer.testing import CliRunner
 from gradlint.cli import app
 from gradlint.config import Settings
 from gradlint.engine import CACHE_DIR, lint_paths
+from rule_fixtures import FLAGGED
 
-FLAGGED = """import torch
-from torch import nn
-
-model = nn.LSTM(10, 20)
-opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
-for x, y in loader:
-    opt.zero_grad()
-    out, _ = model(x)
-    loss = ((out - y) ** 2).mean()
-    loss.backward()
-    opt.step()
-"""
 STEP_LINE = 11  # where GL101 points in FLAGGED
 KNOWN = ("train_a.py", "train_b.py")
 

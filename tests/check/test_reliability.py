@@ -16,20 +16,8 @@ from pathlib import Path
 
 import pytest
 from other_user import needs_other_user, run_as_nobody
+from rule_fixtures import FLAGGED
 
-# An LSTM trained with no clipping: GL101 (and nothing else).
-FLAGGED = """import torch
-from torch import nn
-
-model = nn.LSTM(10, 20)
-opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
-for x, y in loader:
-    opt.zero_grad()
-    out, _ = model(x)
-    loss = ((out - y) ** 2).mean()
-    loss.backward()
-    opt.step()
-"""
 TRAIN_WITH_NEIGHBOUR = """import torch
 from model import Net
 

@@ -14,21 +14,9 @@ pytest_lsp = pytest.importorskip("pytest_lsp")
 
 from lsprotocol import types  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  # noqa: E402
+from rule_fixtures import FLAGGED  # noqa: E402
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
-
-FLAGGED = """import torch
-from torch import nn
-
-model = nn.LSTM(10, 20)
-opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
-for x, y in loader:
-    opt.zero_grad()
-    out, _ = model(x)
-    loss = ((out - y) ** 2).mean()
-    loss.backward()
-    opt.step()
-"""
 
 
 @pytest_lsp.fixture(
