@@ -207,13 +207,10 @@ def _unclipped_finding(
     note = ""
     if off is not None:
         where, condition = off
-        if anchored:
-            # The message already names the other file's step: the clipping's place goes to the help.
-            note = ": clipping is off by default"
-            advice = f"make the clipping at {where} run by default ({condition}), or {advice}"
-        else:
-            note = f": the clipping at {where} never runs with the defaults"
-            advice = f"make the clipping run by default ({condition}), or {advice}"
+        # Anchored, the message already names the other file's step: the clipping's place goes to the help.
+        note = ": clipping is off by default" if anchored else f": the clipping at {where} never runs with the defaults"
+        place = f" at {where}" if anchored else ""
+        advice = f"make the clipping{place} run by default ({condition}), or {advice}"
         built = NoFix("the clipping is there but off by default: change the default instead")
     else:
         if clips:
