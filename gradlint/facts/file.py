@@ -153,6 +153,13 @@ class FileFacts:
         info = self.index.classes.get(qual[len(LOCAL) + 1 :])
         return self.method(info, "__init__") if info is not None else None
 
+    def caller_files(self, scope: Scope) -> list["FileFacts"]:
+        """This file, where `scope` is defined, then the other files of the project seen calling it."""
+        files: list[FileFacts] = [self]
+        if self.project is not None:
+            files += [f for f in {id(f): f for f, _ in self.project.callers(scope)}.values() if f is not self]
+        return files
+
     def call_args_for(self, scope: Scope, param: str) -> Iterator[tuple[Site, cst.BaseExpression | None]]:
         """For each call of `scope` in this module: the argument it passes for `param` (None if none)."""
         names = [p.name.value for p in scope.params]

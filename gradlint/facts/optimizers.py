@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from gradlint.facts.index import Scope, Site
-from gradlint.facts.names import qualified_name
+from gradlint.facts.names import lookup, qualified_name
 from gradlint.facts.values import Value, _arg, _keyword
 
 if TYPE_CHECKING:
@@ -206,8 +206,6 @@ class OptimizerFacts:
         made = self.facts.loops.constructor(expr, scope, before)
         if made is not None:
             return made
-        from gradlint.facts.names import lookup
-
         for _ in range(4):
             if type(expr) is not cst.Name:
                 return None
@@ -230,12 +228,7 @@ class OptimizerFacts:
 
     def _passed(self, function: Scope, name: str) -> bool:
         """Whether a caller of the function (in its file, or one the project has seen) may pass `name`."""
-        home = self.facts.loops.home(function)
-        homes = [home]
-        project = self.facts.project
-        if project is not None:
-            homes += list({id(f): f for f, _ in project.callers(function)}.values())
-        for facts in homes:
+        for facts in self.facts.loops.home(function).caller_files(function):
             for _site, arg in facts.call_args_for(function, name):
                 if arg is not None:
                     return True

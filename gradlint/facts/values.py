@@ -525,10 +525,7 @@ class Resolver:
         passed = []
         # Its callers in this file, then those of other files the project has seen (`RNNModel(args.model)`
         # in main.py), each read by its own file's resolver.
-        callers = [self.facts]
-        if self.facts.project is not None:
-            callers += [f for f in {id(f): f for f, _ in self.facts.project.callers(scope)}.values() if f is not self.facts]
-        for caller in callers:
+        for caller in self.facts.caller_files(scope):
             for site, arg in caller.call_args_for(scope, name):
                 if arg is None:
                     continue
