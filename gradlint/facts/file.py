@@ -37,7 +37,7 @@ class FileFacts:
         self.project = project
         self.index = ModuleIndex(module)
         self._positions = None
-        # _constructor_of's answers by call: _callers asks for each call of the file, and is asked again
+        # constructor_of's answers by call: _callers asks for each call of the file, and is asked again
         # while it is being built (values it needs read the callers of a parameter).
         self._constructors: dict[int, Scope | None] = {}
 
@@ -132,12 +132,12 @@ class FileFacts:
         for site in self.index.all_sites:
             if type(site.node) is not cst.Call:
                 continue
-            target = self.loops.callee(site) or self._constructor_of(site)
+            target = self.loops.callee(site) or self.constructor_of(site)
             if target is not None:
                 callers.setdefault(id(target), []).append(site)
         return callers
 
-    def _constructor_of(self, site: Site) -> Scope | None:
+    def constructor_of(self, site: Site) -> Scope | None:
         """`Model(vocab, nn.LSTM)` runs `Model.__init__`: its parameters get these arguments."""
         key = id(site.node)
         if key not in self._constructors:

@@ -200,7 +200,7 @@ class FrameworkFacts:
 
     def _init_of(self, site: Site) -> Scope | None:
         """`Trainer(model)`: the `__init__` of a class of this file or of another of the project."""
-        return self.facts._constructor_of(site) or self._project_init(site)
+        return self.facts.constructor_of(site) or self._project_init(site)
 
     def _project_init(self, site: Site) -> Scope | None:
         """`Seq2SeqSummarizer(config)` of a class of another file: its `__init__`."""

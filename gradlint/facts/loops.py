@@ -501,9 +501,9 @@ class LoopFacts:
                 return found[1]
             # `Trainer(model, optimizer)`, `CharModel(vocab)` of another file run its `__init__` (a TF1
             # class builds its graph and training op there), and bind its parameters to these arguments.
-            other = self.facts.imported_class(qual)
-            if other is not None:
-                return other[0].method(other[1], "__init__")
+            init = self.facts.constructor_of(site)
+            if init is not None:
+                return init
         if type(func) is cst.Attribute and not (type(func.value) is cst.Name and func.value.value == "self"):
             made = self.constructor(func.value, site.scope, site.seq, follow_params=False)
             for _ in range(4):

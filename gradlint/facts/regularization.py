@@ -7,7 +7,7 @@ import libcst as cst
 
 from gradlint.facts.index import Scope
 from gradlint.facts.loops import PARAMETER_METHODS
-from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.facts.names import lookup, qualified_name
 from gradlint.facts.optimizers import params_arg
 from gradlint.facts.values import _keyword
 
@@ -140,11 +140,7 @@ class RegularizationFacts:
         qual = qualified_name(site.node.func, site.scope, site.seq) or ""
         if not qual.rsplit(".", 1)[-1][:1].isupper():
             return None  # only names that read as classes
-        if qual.startswith(LOCAL + "."):
-            info = home.index.classes.get(qual[len(LOCAL) + 1 :])
-            return home.method(info, "__init__") if info is not None else None
-        other = home.imported_class(qual) if qual else None
-        return other[0].method(other[1], "__init__") if other is not None else None
+        return home.constructor_of(site)
 
     def loss_penalty(self, scopes: Iterable[Scope]) -> cst.CSTNode | None:
         """The first L1/L2 penalty over parameters computed in these scopes, if any."""
