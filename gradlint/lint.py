@@ -16,6 +16,7 @@ from gradlint.config import Settings
 from gradlint.facts import FileFacts
 from gradlint.facts.project import Project
 from gradlint.findings import Finding, syntax_finding
+from gradlint.parse import PARSE_ERRORS, parse_module
 from gradlint.source import SourceUnit
 from gradlint.suppression import file_disabled, source_lines, suppressed
 
@@ -50,8 +51,8 @@ def _parse(unit: SourceUnit) -> tuple[cst.Module | None, str, list[Finding]]:
     Raises ParserLimit when Python accepts what libcst rejects.
     """
     try:
-        return cst.parse_module(unit.text), unit.text, []
-    except (cst.ParserSyntaxError, RecursionError):
+        return parse_module(unit.text), unit.text, []
+    except PARSE_ERRORS:
         error = python_error(unit.text, unit.path, unit.cell_lines is not None)
         if error is not None:
             line, column = error.lineno or 1, max(error.offset or 1, 1)
@@ -59,8 +60,8 @@ def _parse(unit: SourceUnit) -> tuple[cst.Module | None, str, list[Finding]]:
     stripped = _FORM_FEED_INDENT.sub(lambda m: m.group().replace("\f", ""), unit.text)
     if stripped != unit.text:
         try:
-            return cst.parse_module(stripped), stripped, []
-        except (cst.ParserSyntaxError, RecursionError):
+            return parse_module(stripped), stripped, []
+        except PARSE_ERRORS:
             pass
     raise ParserLimit("libcst's parser cannot read this file, though Python can")
 

@@ -9,6 +9,7 @@ import libcst as cst
 
 from gradlint.facts.index import ClassInfo, Scope, Site
 from gradlint.facts.modules import is_third_party, module_files, path_entries, star_imports
+from gradlint.parse import PARSE_ERRORS, parse_module
 from gradlint.source import SourceError, decode_python
 
 if TYPE_CHECKING:
@@ -92,8 +93,8 @@ class Project:
             self.watch(("enter", str(path)))
         try:
             text = decode_python(path.read_bytes())
-            return text, cst.parse_module(text)
-        except (OSError, SourceError, cst.ParserSyntaxError, RecursionError):
+            return text, parse_module(text)
+        except (OSError, SourceError, *PARSE_ERRORS):
             return None
         finally:
             if self.watch is not None:
@@ -107,6 +108,10 @@ class Project:
     def parsed(self) -> list[str]:
         """The files this project has read so far (for measuring what a run reached)."""
         return [str(path) for path, facts in self._facts.items() if facts is not None]
+
+    def files(self) -> "list[FileFacts]":
+        """The facts of every file read so far."""
+        return [facts for facts in self._facts.values() if facts is not None]
 
     def known(self, path: Path) -> "FileFacts | None":
         """Facts already built for a file (as a neighbour of another), without parsing it."""
