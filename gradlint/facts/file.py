@@ -10,6 +10,7 @@ import libcst as cst
 
 from gradlint.facts.index import ClassInfo, ModuleIndex, Scope, Site
 from gradlint.facts.names import LOCAL, lookup, qualified_name
+from gradlint.parse import unchecked_nodes
 
 if TYPE_CHECKING:
     from gradlint.facts.architecture import ArchitectureFacts
@@ -37,9 +38,12 @@ class FileFacts:
         self.project = project
         self.index = ModuleIndex(module)
         self._positions = None
-        # constructor_of's answers by call: _callers asks for each call of the file, and is asked again
-        # while it is being built (values it needs read the callers of a parameter).
+        # constructor_of's answers by call: the call graph asks for each call of the file, and values read
+        # through parameters ask again.
         self._constructors: dict[int, Scope | None] = {}
+        self._calls: dict[int, list[Site]] | None = None
+        self._building_calls = False
+        self._asked_while_building = False
 
     # -- layers of facts ---------------------------------------------------------------------
 
@@ -126,16 +130,36 @@ class FileFacts:
     def qualname(self, node: cst.BaseExpression, scope: Scope, before: int | None = None) -> str | None:
         return qualified_name(node, scope, before)
 
-    @cached_property
-    def _callers(self) -> dict[int, list[Site]]:
-        callers: dict[int, list[Site]] = {}
-        for site in self.index.all_sites:
-            if type(site.node) is not cst.Call:
-                continue
-            target = self.loops.callee(site) or self.constructor_of(site)
-            if target is not None:
-                callers.setdefault(id(target), []).append(site)
-        return callers
+    def calls_of(self, scope: Scope) -> list[Site]:
+        """The calls of this file that run `scope` (a function, or a class's `__init__`)."""
+        return self._call_graph().get(id(scope), [])
+
+    def _call_graph(self) -> dict[int, list[Site]]:
+        if self._calls is not None:
+            return self._calls
+        if self._building_calls:
+            # Asked while it is built (which call a method call runs can hang on a condition over a parameter,
+            # whose value its callers give): answered as if nothing called, so the parameter has its default.
+            self._asked_while_building = True
+            return {}
+        self._building_calls = True
+        try:
+            calls: dict[int, list[Site]] = {}
+            for site in self.index.all_sites:
+                if type(site.node) is not cst.Call:
+                    continue
+                target = self.loops.callee(site) or self.constructor_of(site)
+                if target is not None:
+                    calls.setdefault(id(target), []).append(site)
+        finally:
+            self._building_calls = False
+        self._calls = calls
+        if self._asked_while_building:
+            # Values read meanwhile took parameters at their defaults: read again, with the callers.
+            for facts in [self, *(self.project.files() if self.project is not None else ())]:
+                if "values" in facts.__dict__:
+                    facts.values.forget()
+        return calls
 
     def constructor_of(self, site: Site) -> Scope | None:
         """`Model(vocab, nn.LSTM)` runs `Model.__init__`: its parameters get these arguments."""
@@ -168,7 +192,7 @@ class FileFacts:
         position = names.index(param)
         if scope.cls is not None and names and names[0] in ("self", "cls"):
             position -= 1
-        for site in self._callers.get(id(scope), []):
+        for site in self.calls_of(scope):
             call = site.node
             found = None
             starred = False
@@ -259,7 +283,8 @@ class FileFacts:
         from libcst.metadata import MetadataWrapper, PositionProvider
 
         # unsafe_skip_copy keeps node identity, so the nodes the facts hold can be looked up.
-        return _ProviderPositions(MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider))
+        with unchecked_nodes():
+            return _ProviderPositions(MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider))
 
     def line(self, node: cst.CSTNode) -> int:
         return self.span(node)[0]

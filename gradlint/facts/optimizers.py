@@ -233,7 +233,7 @@ class OptimizerFacts:
                 if arg is not None:
                     return True
             # A caller passing `*args`/`**kwargs` may pass it: call_args_for leaves those out.
-            for site in facts._callers.get(id(function), []):
+            for site in facts.calls_of(function):
                 if any(a.star for a in site.node.args):
                     return True
         return False

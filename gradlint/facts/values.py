@@ -155,6 +155,14 @@ class Resolver:
         self._flags: dict[str, Value | None] | None = None
         self._hydras: dict[int, Value | None] = {}
 
+    def forget(self) -> None:
+        """Drop the answers kept so far (they were read before the callers of a parameter were known)."""
+        self._binding_values.clear()
+        self._agreements.clear()
+        self._class_names.clear()
+        self._taken.clear()
+        self._hydras.clear()
+
     # -- entry points ------------------------------------------------------------------------
 
     def value(self, node: cst.BaseExpression | None, scope: Scope, before: int | None = None) -> Value | None:

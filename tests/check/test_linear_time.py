@@ -99,3 +99,30 @@ def test_3000_loops_in_one_function_sharing_one_model_lint_in_linear_time():
 def test_3000_loops_sharing_one_lstm_lint_in_linear_time_and_keep_the_first_loops_finding():
     text = MODEL.format(layer="LSTM(10, 20)", lr="0.1") + LOOP * 3000
     loops_scale(text, MODEL.format(layer="LSTM(10, 20)", lr="0.1") + LOOP)
+
+
+RESUMABLE = '''
+def train{i}(model, loader, resume=None):
+    if resume is None:
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
+    else:
+        opt = torch.load(resume)["optimizer"]
+    for x, y in loader:
+        opt.zero_grad()
+        loss = model(x)[0].sum()
+        loss.backward()
+        opt.step()
+'''
+
+
+def test_functions_whose_optimizer_hangs_on_a_parameter_are_each_followed():
+    """Which method `opt.step()` runs hangs on `resume`, a parameter, whose value the file's call graph gives:
+    the graph was built again inside itself, once per such call, until the recursion limit, and the
+    functions met past it lost their callers (2 of 20 flagged). It is built once; each function is flagged."""
+    count = 20
+    text = "import torch\nfrom torch import nn\n" + "".join(RESUMABLE.format(i=i) for i in range(count))
+    text += "".join(f"train{i}(nn.LSTM(4, 8), [])\n" for i in range(count))
+    findings, seconds = timed_lint(text)
+    assert seconds < 2
+    steps = [line for code, line in codes(findings) if code == "GL101"]
+    assert steps == [13 + 11 * i for i in range(count)]
