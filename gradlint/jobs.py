@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gradlint.config import Settings
-from gradlint.facts.project import Project
+from gradlint.facts.project import Disk, Project
 from gradlint.findings import Finding, syntax_finding
 from gradlint.fix.apply import FileFix, file_encoding, fix_file
 from gradlint.lint import ParserLimit, check_unit
@@ -52,14 +52,14 @@ def work(settings: Settings, fixing: bool, batch: list[tuple[str, str]], avoid: 
     """A worker's batch: the files parsed for one file (as neighbours) serve the next, each file gets a
     project of its own (its findings never depend on the files before it); nothing outlives the batch
     (a later run must see edited neighbours)."""
-    trees: dict = {}
+    disk = Disk()
     # The syntax trees a batch holds are millions of objects: with the cycle collector on, each of
     # its full passes walks them all (measured: a third of the run). The batch is freed at its end.
     gc.disable()
     try:
         for position, (path, display) in enumerate(batch):
             notify(("start", position))
-            project = Project(avoid=avoid, watch=notify, trees=trees)
+            project = Project(avoid=avoid, watch=notify, disk=disk)
             if fixing:
                 result = fix_one(path, display, settings, project)
             else:

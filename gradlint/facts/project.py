@@ -16,6 +16,21 @@ if TYPE_CHECKING:
     from gradlint.facts.file import FileFacts
 
 
+class Disk:
+    """What the projects of a worker's batch read from the disk, shared by them (the disk does not change
+    during a batch, and reading it is what costs): parsed files, and where modules and paths lead. The facts
+    a project holds are its own: they hold what one linted file learnt from its callers, and must not carry
+    over to the next file (its findings would depend on which files came before it)."""
+
+    def __init__(self) -> None:
+        # Parsed files: text and tree, None when unreadable.
+        self.trees: dict[Path, tuple[str, cst.Module] | None] = {}
+        # module_files' answers (the files found, and every file looked for): each stats a few files and
+        # resolves a path, and every file of a folder asks for the same modules.
+        self.modules: dict[tuple, tuple[list[Path], list[str]]] = {}
+        self.resolved: dict[str, Path] = {}
+
+
 class Project:
     """Parses the project's files on demand (once each) to answer questions about what they define."""
 
@@ -23,22 +38,15 @@ class Project:
         self,
         avoid: frozenset[str] = frozenset(),
         watch: Callable[[tuple], None] | None = None,
-        trees: "dict[Path, tuple[str, cst.Module] | None] | None" = None,
+        disk: Disk | None = None,
     ) -> None:
         self._facts: dict[Path, FileFacts | None] = {}
-        # Parsed files (text and tree, None when unreadable), shared by the projects of a worker's batch:
-        # parsing is what costs, while facts hold what one linted file learnt from its callers and must
-        # not carry over to the next file (its findings would depend on which files came before it).
-        self.trees = trees if trees is not None else {}
+        self.disk = disk if disk is not None else Disk()
         # Which file each module scope belongs to (events and values cross files).
         self._owners: dict[int, FileFacts] = {}
         # find_class's and find_function's answers: rules ask about the same names many times, and each
         # question stats files.
         self._found: dict[tuple[str, str, str], tuple | None] = {}
-        # module_files' answers (the files found, and every file looked for): rules ask for the same modules of
-        # the same files many times, and each answer stats a few files and resolves a path.
-        self._modules: dict[tuple, tuple[list[Path], list[str]]] = {}
-        self._resolved: dict[str, Path] = {}
         # Each file's literal `sys.path` additions, read once (every lookup from the file asks for them).
         self._entries: dict[Path, tuple[Path, ...]] = {}
         # Calls from one file into functions of another, by the callee's scope.
@@ -58,9 +66,10 @@ class Project:
     def resolve(self, path: "Path | str") -> Path:
         """A path resolved (links, `..`) once a run: facts ask for the same few files thousands of times."""
         key = str(path)
-        if key not in self._resolved:
-            self._resolved[key] = Path(path).resolve()
-        return self._resolved[key]
+        resolved = self.disk.resolved
+        if key not in resolved:
+            resolved[key] = Path(path).resolve()
+        return resolved[key]
 
     def uses(self, path: "Path | str") -> set[str]:
         """The files a file's findings depend on, or looked for (for the cache): add to it."""
@@ -78,11 +87,12 @@ class Project:
             self._facts[path] = None  # guards against import cycles
             if str(path) in self.avoid:
                 return None
-            if path not in self.trees:
-                self.trees[path] = self._parse(path)
-            if self.trees[path] is None:
+            trees = self.disk.trees
+            if path not in trees:
+                trees[path] = self._parse(path)
+            if trees[path] is None:
                 return None
-            text, module = self.trees[path]
+            text, module = trees[path]
             from gradlint.facts.file import FileFacts
 
             self.remember(path, FileFacts(str(path), module, self, text))
@@ -102,7 +112,7 @@ class Project:
 
     def tree(self, path: Path, text: str) -> "cst.Module | None":
         """The tree of a file already parsed in this batch (as a neighbour of another), if its text is `text`."""
-        entry = self.trees.get(self.resolve(path))
+        entry = self.disk.trees.get(self.resolve(path))
         return entry[1] if entry is not None and entry[0] == text else None
 
     def parsed(self) -> list[str]:
@@ -204,10 +214,11 @@ class Project:
 
     def module_files(self, module_name: str, from_path: Path, used: set[str], extra: tuple[Path, ...]) -> list[Path]:
         key = (module_name, str(from_path), extra)
-        if key not in self._modules:
+        modules = self.disk.modules
+        if key not in modules:
             looked: set[str] = set()
-            self._modules[key] = (module_files(module_name, from_path, looked, extra), sorted(looked))
-        found, looked_at = self._modules[key]
+            modules[key] = (module_files(module_name, from_path, looked, extra), sorted(looked))
+        found, looked_at = modules[key]
         used.update(looked_at)
         return found
 
