@@ -268,8 +268,13 @@ class FileFacts:
                 self._positions = Positions(self.module, text)
             except (SyntaxError, ValueError, RecursionError, MemoryError, Mismatch):
                 self._positions = self._provider()
+        site = self.site_of(node)
+        if site is not None:
+            within = site.ctx.stmt
+        else:
+            within = node if isinstance(node, (cst.BaseSmallStatement, cst.BaseStatement)) else None
         try:
-            found = self._positions.span(node)
+            found = self._positions.span(node, within)
         except Mismatch:
             self._positions = self._provider()
             found = self._positions.span(node)
@@ -300,6 +305,6 @@ class _ProviderPositions:
     def __init__(self, ranges) -> None:
         self.ranges = ranges
 
-    def span(self, node: cst.CSTNode) -> tuple[int, int, int, int] | None:
+    def span(self, node: cst.CSTNode, within: cst.CSTNode | None = None) -> tuple[int, int, int, int] | None:
         r = self.ranges.get(node)
         return None if r is None else (r.start.line, r.start.column + 1, r.end.line, r.end.column + 1)

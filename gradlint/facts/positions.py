@@ -7,8 +7,9 @@ libcst's own position state (the same answers by construction), and moving those
 gives for that statement.
 
 Only the statements are matched between the two trees, by their place in the blocks (a line of `a; b` is one
-libcst statement and two of Python's); the nodes of a statement are found by a walk that goes only as far as
-the statements before the asked node, and remembers what it saw.
+libcst statement and two of Python's). The statement that holds a node is the one the caller names (the facts
+know it for calls and assignments), or else found by a walk of the nodes that goes only as far as the
+statements before the asked node, and remembers what it saw.
 """
 from __future__ import annotations
 
@@ -77,17 +78,24 @@ class Positions:
 
     def __init__(self, module: cst.Module, text: str) -> None:
         self.module = module
-        self._owner: dict[int, Statement] = {}
         self._walk = self._statements(module.body, ast.parse(text).body, ())
+        self._met: list[Statement] = []  # the statements paired so far, in source order
+        # Each statement met, and each small statement of a line (`a = 1; b()`), by node.
+        self._heads: dict[int, Statement] = {}
+        self._owner: dict[int, Statement] = {}  # every node of the statements walked so far
+        self._walked = 0  # how many of the statements met have been walked
 
-    def span(self, node: cst.CSTNode) -> Span | None:
-        owner = self._owner.get(id(node))
-        while owner is None:
-            statement = next(self._walk, None)
-            if statement is None:
-                return None
-            self._own(statement)
-            owner = self._owner.get(id(node))
+    def span(self, node: cst.CSTNode, within: cst.CSTNode | None = None) -> Span | None:
+        """Where `node` is; `within`, the statement that holds it where the caller knows it, spares walking
+        every node before it."""
+        owner = self._statement(within) if within is not None else None
+        found = self._locate(node, owner) if owner is not None else None
+        if found is None:
+            owner = self._owner_of(node)
+            found = self._locate(node, owner) if owner is not None else None
+        return found
+
+    def _locate(self, node: cst.CSTNode, owner: Statement) -> Span | None:
         if owner.ranges is None:
             try:
                 owner.ranges = self._generate(owner)
@@ -99,6 +107,40 @@ class Positions:
             column = sum(len(indent) for indent in owner.indents) + 1
             return owner.line, column, owner.line, column
         return owner.ranges.get(node)
+
+    def _met_one(self) -> bool:
+        statement = next(self._walk, None)
+        if statement is None:
+            return False
+        self._met.append(statement)
+        self._heads[id(statement.node)] = statement
+        node = statement.node
+        # The small statements of a line, and of a block on its header's line (`if x: a()`, located with it).
+        lines = [node] if type(node) is cst.SimpleStatementLine else [getattr(node, "body", None)]
+        orelse = getattr(node, "orelse", None)
+        if type(orelse) is cst.Else:
+            lines.append(orelse.body)
+        for line in lines:
+            if type(line) in (cst.SimpleStatementLine, cst.SimpleStatementSuite):
+                for small in line.body:
+                    self._heads[id(small)] = statement
+        return True
+
+    def _statement(self, head: cst.CSTNode) -> Statement | None:
+        while id(head) not in self._heads:
+            if not self._met_one():
+                return None
+        return self._heads[id(head)]
+
+    def _owner_of(self, node: cst.CSTNode) -> Statement | None:
+        owner = self._owner.get(id(node))
+        while owner is None:
+            if self._walked == len(self._met) and not self._met_one():
+                return None
+            self._own(self._met[self._walked])
+            self._walked += 1
+            owner = self._owner.get(id(node))
+        return owner
 
     # -- pairing statements ------------------------------------------------------------------
 

@@ -77,6 +77,10 @@ def _check_reported_and_asked(unit: SourceUnit, monkeypatch) -> None:
     nodes = [n for n in expected if isinstance(n, ASKED)]
     for node in nodes:
         assert positions.span(node) == expected[node], (unit.path, module.code_for_node(node)[:60])
+    # Calls and assignments, located through the statement the facts know holds them.
+    facts = FileFacts(unit.path, module, None, unit.text)
+    for site in facts.index.all_sites:
+        assert facts.span(site.node) == expected[site.node], (unit.path, module.code_for_node(site.node)[:60])
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: str(p.relative_to(ROOT / "fixtures")))
