@@ -64,7 +64,11 @@ class StepRecord:
     rank: int | None = None  # its torch.distributed rank, where it has one
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Not asdict(): it deep-copies the per-layer maps, only to have them replaced below (a step's record
+        # is made every step, while the run is timed).
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["nonfinite"] = list(self.nonfinite)
+        data["skipped_scales"] = list(self.skipped_scales)
         for name in _FLOAT_FIELDS:
             data[name] = encode_float(data[name])
         data["grad_norms"] = {k: encode_float(v) for k, v in self.grad_norms.items()}
