@@ -8,8 +8,9 @@ Two corpora, each timed against `libcst.parse_module` over every one of its file
   one built in a temporary folder from git repositories fetched under --mirror DIR (each `NAME/repo` a git
   directory or a clone; the `.py`/`.ipynb` files of their newest commit that spell a training call, at most
   --per-repo of each). Public code is read from there, never committed.
-Prints medians: cold lint with 1 job and with all cores against the bare parse, warm (cached) against cold,
-and one training script as pre-commit runs it against `python -c "import libcst"`.
+Prints medians: cold lint with 1 job and with all cores against the bare parse (each ratio the median of
+rounds that time the three back to back), warm (cached) against cold, and one training script as pre-commit
+runs it against `python -c "import libcst"`.
 """
 from __future__ import annotations
 
@@ -118,9 +119,18 @@ def measure(name: str, tree: Path, files: list[Path], work: Path, repeat: int) -
     print(f"\n{name}: {len(files)} files, {size:.1f} MB; {len(parsed)} pass gradlint's gate and are parsed")
     gradlint = [sys.executable, "-m", "gradlint", "check", "--exit-zero", "--quiet"]
     cores = os.cpu_count() or 1
-    parse_every = timed(lambda: parse_all(files), repeat)
-    cold_1 = timed(lambda: run([*gradlint, "--no-cache", "--jobs", "1", str(tree)], work), repeat)
-    cold_n = timed(lambda: run([*gradlint, "--no-cache", "--jobs", str(cores), str(tree)], work), repeat)
+    # Each round times the bare parse and the cold runs back to back, and a ratio is the median of the rounds'
+    # ratios: this machine's speed drifts by a tenth from one minute to the next.
+    rounds = [
+        (
+            timed(lambda: parse_all(files), 1),
+            timed(lambda: run([*gradlint, "--no-cache", "--jobs", "1", str(tree)], work), 1),
+            timed(lambda: run([*gradlint, "--no-cache", "--jobs", str(cores), str(tree)], work), 1),
+        )
+        for _ in range(repeat)
+    ]
+    parse_every, cold_1, cold_n = (statistics.median(r[i] for r in rounds) for i in range(3))
+    ratio_1, ratio_n = (statistics.median(r[i] / r[0] for r in rounds) for i in (1, 2))
     warm_runs = []
     for _ in range(repeat):
         shutil.rmtree(work / ".gradlint_cache", ignore_errors=True)
@@ -132,8 +142,8 @@ def measure(name: str, tree: Path, files: list[Path], work: Path, repeat: int) -
     shutil.rmtree(work / ".gradlint_cache", ignore_errors=True)
     return [
         ("libcst.parse_module, every file", parse_every, None, ""),
-        ("gradlint check --no-cache --jobs 1", cold_1, cold_1 / parse_every, "bare parse"),
-        (f"gradlint check --no-cache --jobs {cores}", cold_n, cold_n / parse_every, "bare parse"),
+        ("gradlint check --no-cache --jobs 1", cold_1, ratio_1, "bare parse"),
+        (f"gradlint check --no-cache --jobs {cores}", cold_n, ratio_n, "bare parse"),
         ("gradlint check, warm cache", warm, warm / cold_1, "cold, 1 job"),
     ]
 
