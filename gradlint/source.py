@@ -6,6 +6,7 @@ import io
 import os
 import re
 import stat
+import string
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,8 @@ FRAMEWORK_IMPORT = re.compile(
 # Most files that import a framework define or use models and never train one. Every rule needs one of these
 # words in the file's own text (the facts layer follows calls only within a file, and reads a neighbour only
 # for a file that has them), so a file without them is not parsed at all. Each is (the word, a pattern that
-# starts with it, whether it must start a word, whether `def ` before it disqualifies it): a pattern that
-# starts with a literal is searched for at the speed of a substring, where one alternation of them with
+# finds it where it counts, whether it must start a word, whether `def ` before it disqualifies it): a pattern
+# that starts with a literal is searched for at the speed of a substring, where one alternation of them with
 # look-behinds was tried at every byte (2.6 s over the 46 MB of torch's sources).
 TRAINING_MARKERS = (
     (b"backward", re.compile(rb"backward\s*\("), True, True),  # loss.backward(), torch.autograd.backward()
@@ -38,7 +39,7 @@ TRAINING_MARKERS = (
     (b"gradient", re.compile(rb"gradients?\s*\("), False, True),
     (b"minimize", re.compile(rb"minimize\s*\("), False, True),
     # Keras compile/fit, Lightning's Trainer.fit
-    (b"fit", re.compile(rb"\.\s*(?:fit|fit_generator|train_on_batch)\s*\("), False, False),
+    (b"fit", re.compile(rb"\.\s*fit(?:_generator)?\s*\("), False, False),
     (b"train_on_batch", re.compile(rb"\.\s*train_on_batch\s*\("), False, False),
     (b"Trainer", None, False, False),  # Hugging Face trainers
     (b"Linear", None, False, False),  # GL301: plain stacks, trained here or not
@@ -48,8 +49,8 @@ TRAINING_MARKERS = (
 )
 
 
-def _word_byte(byte: int) -> bool:
-    return byte == 95 or 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122  # _, digits, letters
+# What `\w` matches in a bytes pattern.
+WORD_BYTES = frozenset((string.ascii_letters + string.digits + "_").encode())
 
 
 def has_training_marker(data: bytes) -> bool:
@@ -60,7 +61,7 @@ def has_training_marker(data: bytes) -> bool:
             return True
         for match in pattern.finditer(data):
             at = match.start()
-            if starts_word and at > 0 and _word_byte(data[at - 1]):
+            if starts_word and at > 0 and data[at - 1] in WORD_BYTES:
                 continue
             if not_after_def and data[max(0, at - 4) : at] == b"def ":
                 continue

@@ -112,9 +112,9 @@ class Positions:
         statement = next(self._walk, None)
         if statement is None:
             return False
-        self._met.append(statement)
-        self._heads[id(statement.node)] = statement
         node = statement.node
+        self._met.append(statement)
+        self._heads[id(node)] = statement
         # The small statements of a line, and of a block on its header's line (`if x: a()`, located with it).
         lines = [node] if type(node) is cst.SimpleStatementLine else [getattr(node, "body", None)]
         orelse = getattr(node, "orelse", None)
