@@ -5,16 +5,10 @@ import pytest
 
 from gradlint import lint_source
 from gradlint.suppression import file_disabled, source_lines, suppressed
+from rule_fixtures import FLAGGED
 
-LOOP = """model = nn.LSTM(10, 20)
-opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=1e-4)
-for x, y in loader:
-    opt.zero_grad()
-    out, _ = model(x)
-    loss = ((out - y) ** 2).mean()
-    loss.backward()
-    opt.step(){noqa}
-"""
+# The flagged LSTM loop without its imports, with a place for a comment on the step's line.
+LOOP = FLAGGED.split("\n\n", 1)[1].replace("opt.step()", "opt.step(){noqa}")
 # A form-feed page break on line 4: the step is line 12 for Python, line 13 for str.splitlines.
 PAGED = "import torch\nfrom torch import nn\n\n\f\n" + LOOP
 
