@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import string
+import sys
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,19 +43,23 @@ TRAINING_MARKERS = (
     (b"fit", re.compile(rb"\.\s*fit(?:_generator)?\s*\("), False, False),
     (b"train_on_batch", re.compile(rb"\.\s*train_on_batch\s*\("), False, False),
     (b"Trainer", None, False, False),  # Hugging Face trainers
-    (b"Linear", None, False, False),  # GL301: plain stacks, trained here or not
-    (b"Dense", None, False, False),
+    # GL301: plain stacks, trained here or not, counted from the layers a file builds (`nn.Linear(...)`,
+    # `Dense(...)`, or under an alias it imports); torch's own modules name Linear in many other ways.
+    (b"Linear", re.compile(rb"Linear\s*\(|Linear\s+as\b"), False, False),
+    (b"Dense", re.compile(rb"Dense\s*\(|Dense\s+as\b"), False, False),
     (b"normal", re.compile(rb"normal_?\s*\("), True, True),  # GL303: initialisation calls
     (b"uniform", re.compile(rb"uniform_?\s*\("), True, True),
 )
+# The first three: what a backward pass (or TF1's minimize) is spelt with.
+BACKWARD_MARKERS = TRAINING_MARKERS[:3]
 
 
 # What `\w` matches in a bytes pattern.
 WORD_BYTES = frozenset((string.ascii_letters + string.digits + "_").encode())
 
 
-def has_training_marker(data: bytes) -> bool:
-    for word, pattern, starts_word, not_after_def in TRAINING_MARKERS:
+def has_training_marker(data: bytes, markers: tuple = TRAINING_MARKERS) -> bool:
+    for word, pattern, starts_word, not_after_def in markers:
         if word not in data:
             continue
         if pattern is None:
@@ -76,12 +81,53 @@ PARAMETER = re.compile(rb"Parameter|requires_grad")
 BATCH = re.compile(rb"DataLoader\s*\(|Iterator\s*\(|\.\s*(?:padded_)?batch\s*\(|batch_size")
 TRAIN = re.compile(rb"train", re.IGNORECASE)
 # A training path may go on into another file of the project (`train_epoch(model, optimizer, loader)` from
-# trainer.py, `model.fit_epoch(loader)`): a file that calls something named for training or mentions an
-# optimizer, and imports a file of its project (or adds a folder to sys.path), is parsed too; so is one that
-# runs a TF1 session (`sess.run(model.train_op)`, `tf.global_variables_initializer().run()`): its graph,
-# training op included, may be built by a class of its project it constructs.
-HANDS_OFF = re.compile(rb"\b(?:train|fit)\w*\s*\(|optim|\.run\s*\(")
+# trainer.py, `model.fit_epoch(loader)`): a file that imports a file of its project (or adds a folder to
+# sys.path) is parsed too when it may hand one on. One that imports a framework does when it calls something
+# named for training or builds an optimizer it can pass on (`optim.Adam(`, `keras.optimizers.SGD(`,
+# `AdamOptimizer(`, `build_optimizer(`, `from torch import optim`), or runs a TF1 session
+# (`sess.run(model.train_op)`, `tf.global_variables_initializer().run()`: its graph, training op included, may
+# be built by a class of its project it constructs). Naming optimizers is not enough: torch's compiler does
+# it in a hundred files (`isinstance(o, torch.optim.Optimizer)`), and calls `.run(` on graphs and processes.
+HANDS_OFF = re.compile(
+    rb"\b(?:train|fit)\w*\s*\("
+    rb"|optim\s*\.\s*[A-Z]\w*\s*\(|optimizers\s*\.\s*(?:legacy\s*\.\s*)?\w+\s*\(|\wOptimizer\s*\("
+    rb"|(?<!is_)optimi[sz]ers?\s*\("
+    rb"|optim(?:izers)?\s+import|import\s+optim"
+)
+SESSION_RUN = re.compile(rb"\.run\s*\(")
+TF_NAMES = re.compile(rb"tensorflow|keras")
+# One that imports no framework at all (it trains through its project, if at all) is parsed on any of these.
+HANDS_OFF_ANYWHERE = re.compile(rb"\b(?:train|fit)\w*\s*\(|optim|\.run\s*\(")
 LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.|\w+)|import[ \t]+(\w+))", re.MULTILINE)
+
+
+# Imports from these packages are never files of the user's project.
+THIRD_PARTY = (
+    "torch", "keras", "tf", "tensorflow", "transformers", "lightning", "pytorch_lightning",
+    "accelerate", "numpy", "np", "jax", "flax", "timm", "torchvision", "datasets", "sklearn",
+)
+MAX_UP = 3  # how many folders up an absolute import may be found
+# Each package in these folders is a project of its own: linting torch where it is installed must not take
+# `import sympy` for a file of torch's project.
+INSTALLED = frozenset({"site-packages", "dist-packages"})
+
+
+def is_third_party(qual: str) -> bool:
+    """Whether an import names a framework or the standard library, never a file of the project."""
+    head = qual.split(".")[0]
+    return head in THIRD_PARTY or head in sys.stdlib_module_names
+
+
+def import_folders(folder: Path) -> list[Path]:
+    """The folders an absolute import from a file in `folder` is looked for in, nearest first: the folder
+    (Python puts a script's own folder on its path), and up to MAX_UP above it, short of a folder of
+    installed packages."""
+    folders = [folder]
+    for above in list(folder.parents)[:MAX_UP]:
+        if above.name in INSTALLED:
+            break
+        folders.append(above)
+    return folders
 
 
 class SourceError(Exception):
@@ -259,16 +305,25 @@ def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None
     return SourceUnit(shown, text), data
 
 
+def hands_training_on(data: bytes) -> bool:
+    """Whether a file's text may run a training path in another file of its project (HANDS_OFF)."""
+    if FRAMEWORK_IMPORT.search(data) is None:
+        return HANDS_OFF_ANYWHERE.search(data) is not None
+    return bool(HANDS_OFF.search(data) or (SESSION_RUN.search(data) and TF_NAMES.search(data)))
+
+
 def _hands_off(data: bytes, path: Path, framework: bool = True) -> bool:
     """Whether a file (one that imports a framework, unless `framework` is False) may run a training path
     in another file of its project."""
-    if (framework and FRAMEWORK_IMPORT.search(data) is None) or HANDS_OFF.search(data) is None:
+    if (framework and FRAMEWORK_IMPORT.search(data) is None) or not hands_training_on(data):
         return False
     if b"sys.path" in data:
         return True  # it adds a folder of its own to the import path
-    folders = [path.parent, *list(path.resolve().parent.parents)[:3]]  # where gradlint looks for imports
+    folders = import_folders(path.resolve().parent)  # where the facts layer looks for imports
     for match in LOCAL_IMPORT.finditer(data):
         name = (match.group(1) or match.group(2)).decode("ascii", "replace")
-        if name == "." or any((f / f"{name}.py").is_file() or (f / name / "__init__.py").is_file() for f in folders):
+        if name == ".":
+            return True
+        if not is_third_party(name) and any((f / f"{name}.py").is_file() or (f / name / "__init__.py").is_file() for f in folders):
             return True
     return False

@@ -1,29 +1,16 @@
 """The project's import graph, seen from one file: which file an import names.
 
 Only what Python itself would find is followed: a module or package next to the importing file or up to
-MAX_UP folders above it (where a project's root usually is), relative imports, and folders a file adds to
+MAX_UP folders above it (where a project's root usually is, short of a folder of installed packages), relative imports, and folders a file adds to
 `sys.path` with a literal path. Nothing here parses a file: the project (project.py) reads what is found.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import libcst as cst
 
-# Imports from these packages are never files of the user's project.
-THIRD_PARTY = (
-    "torch", "keras", "tf", "tensorflow", "transformers", "lightning", "pytorch_lightning",
-    "accelerate", "numpy", "np", "jax", "flax", "timm", "torchvision", "datasets", "sklearn",
-)
-MAX_UP = 3  # how many folders up an absolute import may be found
-
-
-def is_third_party(qual: str) -> bool:
-    """Whether an import names a framework or the standard library, never a file of the project."""
-    head = qual.split(".")[0]
-    return head in THIRD_PARTY or head in sys.stdlib_module_names
-
+from gradlint.source import import_folders, is_third_party
 
 def module_files(
     module_name: str, from_path: Path, looked_at: set[str], extra: tuple[Path, ...] = ()
@@ -41,7 +28,7 @@ def module_files(
         bases = [base]
         parts = module_name.lstrip(".").split(".") if module_name.strip(".") else []
     else:
-        bases = [here, *extra, *list(here.parents)[:MAX_UP]]
+        bases = [here, *extra, *import_folders(here)[1:]]
         parts = module_name.split(".")
     found: list[Path] = []
     for base in bases:

@@ -59,6 +59,7 @@ def _unit(tmp_path: Path, text: str):
         "import keras\nm.compile('sgd')\nm.fit(x, y)\n",
         "from transformers import Trainer as T\nt = T(model=m)\n",
         "import torch\nlayers = [torch.nn.Linear(8, 8) for _ in range(10)]\n",
+        "from torch.nn import Linear as L\nlayers = [L(8, 8) for _ in range(10)]\n",
         "import torch\nfor m in net.modules():\n    m.weight.data.normal_(0, 2)\n",
         "import torch\nw = torch.nn.Parameter(torch.randn(10, 10))\n",
         "import torch\ntrain_loader = torch.utils.data.DataLoader(ds, batch_size=4096)\n",
@@ -76,10 +77,52 @@ def test_what_a_rule_needs_is_parsed(tmp_path, text):
         "import torch\nx = torch.randn(3, 3)\n",  # a random input, not a parameter
         "import torch\nloader = DataLoader(ds, batch_size=4096)\n",  # nothing says it trains
         "import numpy\nloss.backward()\n",  # no framework
+        # Naming a layer builds none (torch's own modules do it in many ways).
+        "import torch\nif isinstance(m, torch.nn.Linear):\n    m.reset_parameters()\n",
     ],
 )
 def test_what_no_rule_needs_is_skipped(tmp_path, text):
     assert _unit(tmp_path, text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "import torch\nfrom trainer import run_epoch\nopt = torch.optim.Adam(net.parameters())\nrun_epoch(net, opt)\n",
+        "import torch\nfrom torch import optim\nfrom trainer import run_epoch\nrun_epoch(net, optim.SGD(ps, 0.1))\n",
+        "import torch\nfrom trainer import run_epoch, build_optimizer\nrun_epoch(net, build_optimizer(net))\n",
+        "import torch\nfrom trainer import Loop\nLoop(net).train_epochs(3)\n",
+        "import tensorflow as tf\nfrom model import Model\nm = Model()\nsess.run(m.train_op)\n",
+        "from model import Model\nm = Model()\nsess.run(m.train_op)\n",  # imports no framework
+    ],
+)
+def test_a_file_that_may_hand_training_to_its_project_is_parsed(tmp_path, text):
+    (tmp_path / "trainer.py").write_text("")
+    (tmp_path / "model.py").write_text("")
+    assert _unit(tmp_path, text) is not None
+
+
+def test_a_file_that_names_optimizers_without_building_one_is_skipped(tmp_path):
+    # torch's compiler does this in a hundred files, and calls `.run(` on graphs and processes.
+    (tmp_path / "trainer.py").write_text("")
+    text = "import torch\nfrom trainer import guard\nif is_optimizer(x) and guard(optimizer):\n    graph.run(x)\n"
+    assert _unit(tmp_path, text) is None
+
+
+def test_a_package_installed_beside_a_file_is_not_its_project(tmp_path):
+    installed = tmp_path / "site-packages"
+    (installed / "sympy").mkdir(parents=True)
+    (installed / "sympy" / "__init__.py").write_text("")
+    (installed / "torch" / "fx").mkdir(parents=True)
+    path = installed / "torch" / "fx" / "f.py"
+    path.write_text("import torch\nimport sympy\nopt = torch.optim.SGD(ps, 0.1)\nsympy.run_epoch(opt)\n")
+    assert read_unit(path)[0] is None
+    # The same file in a project folder hands its optimizer to the project's `sympy` module.
+    project = tmp_path / "project"
+    (project / "sympy").mkdir(parents=True)
+    (project / "sympy" / "__init__.py").write_text("")
+    (project / "f.py").write_text(path.read_text())
+    assert read_unit(project / "f.py")[0] is not None
 
 
 def test_a_skipped_file_with_a_syntax_error_is_not_reported(tmp_path):
@@ -108,7 +151,7 @@ ONE_PATTERN = re.compile(
     | (?<!def\ )(?:gradients?|minimize)\s*\(
     | \.\s*(?:fit|fit_generator|train_on_batch)\s*\(
     | Trainer
-    | Linear | Dense
+    | (?:Linear|Dense)(?:\s*\(|\s+as\b)
     | (?<!def\ )\b(?:normal_?|uniform_?)\s*\(
     """,
     re.VERBOSE,
@@ -119,6 +162,8 @@ EDGES = [
     b"opt.minimize(loss)", b"def minimize(f):", b"model . fit (x)", b"m.fit_generator(g)", b"m.train_on_batch(b)",
     b"fit(x)", b".fitness(x)", b"Trainer", b"nn.Linear", b"Dense", b"init.normal_(w)", b"np.random.normal(0, 1)",
     b"abnormal(x)", b"def normal(x):", b"uniform_ (w)", b"nonuniform(x)", b"", b"def \nbackward(",
+    b"isinstance(m, nn.Linear)", b"nn.Linear (3, 4)", b"from torch.nn import Linear as L", b"Linear as_",
+    b"Dense\n(1)", b"nnq.Linear: nn.Linear,",
 ]
 
 
