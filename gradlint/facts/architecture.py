@@ -264,7 +264,7 @@ class ArchitectureFacts:
         # Helpers the forward pass calls on self.
         for scope in list(scopes):
             for site in scope.calls:
-                target = self.facts.loops.callee(site)
+                target = self.facts.loops.local_callee(site)
                 if target is not None and target.cls is info and target not in scopes:
                     scopes.append(target)
         return scopes
@@ -280,7 +280,7 @@ class ArchitectureFacts:
             if other is scope or id(other) in _seen:
                 continue
             for site in other.calls:
-                if self.facts.loops.callee(site) is scope:
+                if self.facts.loops.local_callee(site) is scope:
                     callers += 1
                     outer = self._method_times_of(other, info, _seen | {id(scope)})
                     total.add(_times(self.site_times(site), outer))

@@ -11,6 +11,7 @@ import libcst as cst
 from gradlint.facts.index import ClassInfo, ModuleIndex, Scope, Site
 from gradlint.facts.names import LOCAL, lookup, qualified_name
 from gradlint.parse import unchecked_nodes
+from gradlint.source import hands_training_on
 
 if TYPE_CHECKING:
     from gradlint.facts.architecture import ArchitectureFacts
@@ -100,6 +101,16 @@ class FileFacts:
         from gradlint.facts.frameworks import FrameworkFacts
 
         return FrameworkFacts(self)
+
+    @cached_property
+    def trains_through_project(self) -> bool:
+        """Whether a training path from this file may go on into another file of its project: it imports
+        one, and its text may hand training on as the gate judges it (source.HANDS_OFF). A file that only
+        builds or names things calls into its project too, and following each call parses the files."""
+        project = self.project
+        if project is None or (self.source_text is not None and not hands_training_on(self.source_text.encode())):
+            return False
+        return project.imports_project(self)
 
     # -- lookups -----------------------------------------------------------------------------
 

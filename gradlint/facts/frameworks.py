@@ -142,8 +142,7 @@ class FrameworkFacts:
         class built here and trained through its method (`s = Seq2SeqSummarizer(config)`, `s.fit(...)`, its
         `__init__` compiling `self.model` and its `fit` calling `self.model.fit_generator`). Each is
         reported at the call here that runs its compile."""
-        project = self.facts.project
-        if project is None or not project.imports_project(self.facts):
+        if not self.facts.trains_through_project:
             return []
         loops = self.facts.loops
         reached: dict[int, tuple[Site, "FileFacts", set[int]]] = {}  # target scope -> first call, its file, scopes

@@ -15,6 +15,7 @@ from gradlint.facts.index import ClassInfo, Cond, Scope, Site, dotted, opposite
 from gradlint.facts.models import Model
 from gradlint.facts.names import LOCAL, lookup, qualified_name, rebuilt
 from gradlint.facts.values import _keyword
+from gradlint.source import BACKWARD_MARKERS, has_training_marker
 
 if TYPE_CHECKING:
     from gradlint.facts.file import FileFacts
@@ -182,6 +183,7 @@ class LoopFacts:
         self.facts = facts
         self._events: dict[int, list[Event]] = {}
         self._callees: dict[int, Scope | None] = {}
+        self._local_callees: dict[int, Scope | None] = {}
         self._paths: list[TrainingPath] | None = None
         # Nodes of other files on this file's paths, by id: the call here that runs them, and their file.
         self.anchors: dict[int, tuple[Site, "FileFacts"]] = {}
@@ -462,6 +464,14 @@ class LoopFacts:
             self._callees[key] = self._callee(site)
         return self._callees[key]
 
+    def local_callee(self, site: Site) -> Scope | None:
+        """The function of this file a call runs, found without reading other files (callee() parses the
+        file an imported name comes from): enough where only this file's functions matter."""
+        key = id(site)
+        if key not in self._local_callees:
+            self._local_callees[key] = self._local_callee(site)
+        return self._local_callees[key]
+
     def _callee(self, site: Site) -> Scope | None:
         target = self._local_callee(site)
         if target is None and self.facts.project is not None:
@@ -631,11 +641,10 @@ class LoopFacts:
         if self._paths is not None:
             return self._paths
         text = self.facts.source_text
-        if text is not None and "backward" not in text and "gradient" not in text and "minimize" not in text:
-            # No backward pass can be on a path of a file that never names one, unless the path goes
-            # on into another file of the project: skip building the paths.
-            project = self.facts.project
-            if project is None or not project.imports_project(self.facts):
+        if text is not None and not has_training_marker(text.encode(), BACKWARD_MARKERS):
+            # No backward pass can be on a path of a file that never calls one, unless the path goes on
+            # into another file of the project: skip building the paths.
+            if not self.facts.trains_through_project:
                 self._paths = []
                 return self._paths
         called: set[int] = set()

@@ -440,3 +440,21 @@ def test_a_layer_class_a_base_class_of_another_file_picks_is_recurrent_whichever
         "    optimizer.step()\n"
     )
     assert codes([train], tmp_path) == [("train.py", 10, "GL101")]
+
+
+def test_a_file_that_only_builds_a_model_reads_no_file_its_calls_lead_to(tmp_path):
+    # It calls into its project (`describe(net)`) but hands no training on (as the gate reads it: nothing
+    # named for training, no optimizer built): following each call would parse helpers.py for nothing.
+    # Its own stack is still counted and reported.
+    (tmp_path / "helpers.py").write_text("def describe(net):\n    return sum(p.numel() for p in net.parameters())\n")
+    (tmp_path / "model.py").write_text(
+        "import torch\nfrom torch import nn\nfrom helpers import describe\n"
+        "net = nn.Sequential(*[nn.Linear(8, 8) for _ in range(12)])\nprint(describe(net))\n"
+    )
+    from gradlint.facts.project import Project
+    from gradlint.jobs import lint_file
+
+    project = Project()
+    found, *_ = lint_file(str(tmp_path / "model.py"), "model.py", Settings(root=tmp_path), project)
+    assert [f.code for f in found] == ["GL301"]
+    assert [Path(p).name for p in project.parsed()] == ["model.py"]
