@@ -175,3 +175,30 @@ def _sources() -> list[bytes]:
 def test_the_marker_search_answers_as_one_pattern_did():
     differ = [data[:80] for data in _sources() if source.has_training_marker(data) != bool(ONE_PATTERN.search(data))]
     assert differ == []
+
+
+# HANDS_OFF as one alternation (and, for a file with no framework, the wider one): hands_training_on answers
+# as they did, faster.
+HANDS_OFF_ONE_PATTERN = re.compile(
+    rb"\b(?:train|fit)\w*\s*\(|optim\s*\.\s*[A-Z]\w*\s*\(|optimizers\s*\.\s*(?:legacy\s*\.\s*)?\w+\s*\("
+    rb"|\wOptimizer\s*\(|(?<!is_)optimi[sz]ers?\s*\(|optim(?:izers)?\s+import|import\s+optim"
+)
+ANYWHERE_ONE_PATTERN = re.compile(rb"\b(?:train|fit)\w*\s*\(|optim|\.run\s*\(")
+HANDS_EDGES = [
+    b"train_epoch(m)", b"pretrain(x)", b"fit (x)", b"refit(x)", b"is_optimizer(o)", b"build_optimizer(m)",
+    b"AdamOptimizer()", b"Optimizer(x)", b"torch.optim.SGD(p)", b"optim.lr_scheduler.StepLR(o)",
+    b"keras.optimizers.legacy.Adam()", b"from torch.optim import Adam", b"from torch import optim", b"optimise(x)",
+    b"sess.run(op)", b"import tensorflow\nsess.run(op)", b"import torch\nsess.run(op)",
+]
+
+
+def _hands_oracle(data: bytes) -> bool:
+    if source.FRAMEWORK_IMPORT.search(data) is None:
+        return ANYWHERE_ONE_PATTERN.search(data) is not None
+    return bool(HANDS_OFF_ONE_PATTERN.search(data) or (source.SESSION_RUN.search(data) and source.TF_NAMES.search(data)))
+
+
+def test_the_hands_off_search_answers_as_one_pattern_did():
+    sources = [*HANDS_EDGES, *(b"import torch\n" + e for e in HANDS_EDGES), *_sources()]
+    differ = [data[:80] for data in sources if source.hands_training_on(data) != _hands_oracle(data)]
+    assert differ == []
