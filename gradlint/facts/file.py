@@ -42,7 +42,7 @@ class FileFacts:
         # constructor_of's answers by call: the call graph asks for each call of the file, and values read
         # through parameters ask again.
         self._constructors: dict[int, Scope | None] = {}
-        self._calls: dict[int, list[Site]] | None = None
+        self._calls: dict[bool, dict[int, list[Site]]] = {}
         self._building_calls = False
         self._asked_while_building = False
 
@@ -143,11 +143,14 @@ class FileFacts:
 
     def calls_of(self, scope: Scope) -> list[Site]:
         """The calls of this file that run `scope` (a function, or a class's `__init__`)."""
-        return self._call_graph().get(id(scope), [])
+        return self._call_graph(local=self.loops.home(scope) is self).get(id(scope), [])
 
-    def _call_graph(self) -> dict[int, list[Site]]:
-        if self._calls is not None:
-            return self._calls
+    def _call_graph(self, local: bool) -> dict[int, list[Site]]:
+        """Calls by the function they run. `local`: only those that run a function of this file, found
+        without reading other files (which call runs an imported name is looked up in the file it comes
+        from, and most questions are about this file's own functions)."""
+        if local in self._calls:
+            return self._calls[local]
         if self._building_calls:
             # Asked while it is built (which call a method call runs can hang on a condition over a parameter,
             # whose value its callers give): answered as if nothing called, so the parameter has its default.
@@ -159,18 +162,36 @@ class FileFacts:
             for site in self.index.all_sites:
                 if type(site.node) is not cst.Call:
                     continue
-                target = self.loops.callee(site) or self.constructor_of(site)
+                target = self._local_target(site) if local else self.loops.callee(site) or self.constructor_of(site)
                 if target is not None:
                     calls.setdefault(id(target), []).append(site)
         finally:
             self._building_calls = False
-        self._calls = calls
+        self._calls[local] = calls
         if self._asked_while_building:
             # Values read meanwhile took parameters at their defaults: read again, with the callers.
+            self._asked_while_building = False
             for facts in [self, *(self.project.files() if self.project is not None else ())]:
                 if "values" in facts.__dict__:
                     facts.values.forget()
         return calls
+
+    def _local_target(self, site: Site) -> Scope | None:
+        """What loops.callee or constructor_of give for a call, when it is a function of this file. A call
+        that runs a function of another file has no local answer: its name is imported, or an attribute of
+        something the file did not build from a class of its own."""
+        loops = self.loops
+        target = loops.local_callee(site)
+        if target is None and type(site.node.func) is cst.Name:
+            # `step = model.trainer(opt)`, then `step(batch)` (a project callee is never a name bound so).
+            target = loops.returned_function(site)
+            if target is not None and loops.home(target) is not self:
+                return None
+        if target is None:
+            qual = qualified_name(site.node.func, site.scope, site.seq) or ""
+            if qual.startswith(LOCAL + "."):
+                target = self.constructor_of(site)
+        return target
 
     def constructor_of(self, site: Site) -> Scope | None:
         """`Model(vocab, nn.LSTM)` runs `Model.__init__`: its parameters get these arguments."""

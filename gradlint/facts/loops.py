@@ -479,10 +479,10 @@ class LoopFacts:
             if target is not None:
                 self.facts.project.add_caller(target, self.facts, site)
         if target is None:
-            target = self._returned_function(site)
+            target = self.returned_function(site)
         return target
 
-    def _returned_function(self, site: Site) -> Scope | None:
+    def returned_function(self, site: Site) -> Scope | None:
         """`train_step = model.trainer(optimizer)` then `train_step(batch)`: the function the maker returns
         (a step closure defined inside a method, of this file or another)."""
         func = site.node.func

@@ -458,3 +458,27 @@ def test_a_file_that_only_builds_a_model_reads_no_file_its_calls_lead_to(tmp_pat
     found, *_ = lint_file(str(tmp_path / "model.py"), "model.py", Settings(root=tmp_path), project)
     assert [f.code for f in found] == ["GL301"]
     assert [Path(p).name for p in project.parsed()] == ["model.py"]
+
+
+def test_the_calls_of_a_files_own_function_are_found_without_reading_its_imports(tmp_path):
+    (tmp_path / "helpers.py").write_text("def util(x):\n    return x\n")
+    (tmp_path / "train.py").write_text(
+        "from helpers import util\ndef make(lr=0.1):\n    return util(lr)\nclass Box:\n    def __init__(self, n):\n"
+        "        self.n = n\nmake(lr=5.0)\nBox(3)\n"
+    )
+    from gradlint.facts.file import FileFacts
+    from gradlint.facts.project import Project
+    from gradlint.parse import parse_module
+
+    project = Project()
+    text = (tmp_path / "train.py").read_text()
+    facts = FileFacts(str(tmp_path / "train.py"), parse_module(text), project, text)
+    project.remember(tmp_path / "train.py", facts)
+    make = facts.function("make")
+    init = facts.index.classes["Box"].methods["__init__"]
+    assert [facts.code(s.node) for s in facts.calls_of(make)] == ["make(lr=5.0)"]
+    assert [facts.code(s.node) for s in facts.calls_of(init)] == ["Box(3)"]
+    assert [Path(p).name for p in project.parsed()] == ["train.py"]
+    # A function of another file: its calls here are found by reading that file.
+    helpers = project.facts_for(tmp_path / "helpers.py")
+    assert [facts.code(s.node) for s in facts.calls_of(helpers.function("util"))] == ["util(lr)"]
