@@ -10,6 +10,10 @@ import pytest
 
 from gradlint import lint_paths
 from gradlint.config import Settings
+from gradlint.facts.file import FileFacts
+from gradlint.facts.project import Project
+from gradlint.jobs import lint_file
+from gradlint.parse import parse_module
 
 PROJECTS = Path(__file__).resolve().parents[2] / "fixtures" / "static" / "projects"
 SHAPES = sorted(p.name for p in PROJECTS.iterdir() if p.is_dir())
@@ -451,9 +455,6 @@ def test_a_file_that_only_builds_a_model_reads_no_file_its_calls_lead_to(tmp_pat
         "import torch\nfrom torch import nn\nfrom helpers import describe\n"
         "net = nn.Sequential(*[nn.Linear(8, 8) for _ in range(12)])\nprint(describe(net))\n"
     )
-    from gradlint.facts.project import Project
-    from gradlint.jobs import lint_file
-
     project = Project()
     found, *_ = lint_file(str(tmp_path / "model.py"), "model.py", Settings(root=tmp_path), project)
     assert [f.code for f in found] == ["GL301"]
@@ -466,10 +467,6 @@ def test_the_calls_of_a_files_own_function_are_found_without_reading_its_imports
         "from helpers import util\ndef make(lr=0.1):\n    return util(lr)\nclass Box:\n    def __init__(self, n):\n"
         "        self.n = n\nmake(lr=5.0)\nBox(3)\n"
     )
-    from gradlint.facts.file import FileFacts
-    from gradlint.facts.project import Project
-    from gradlint.parse import parse_module
-
     project = Project()
     text = (tmp_path / "train.py").read_text()
     facts = FileFacts(str(tmp_path / "train.py"), parse_module(text), project, text)
