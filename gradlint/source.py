@@ -345,6 +345,8 @@ def _hands_off(data: bytes, path: Path, framework: bool = True) -> bool:
         name = (match.group(1) or match.group(2)).decode("ascii", "replace")
         if name == ".":
             return True
-        if not is_third_party(name) and any((f / f"{name}.py").is_file() or (f / name / "__init__.py").is_file() for f in folders):
+        if is_third_party(name):
+            continue
+        if any((f / f"{name}.py").is_file() or (f / name / "__init__.py").is_file() for f in folders):
             return True
     return False

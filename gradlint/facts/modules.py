@@ -1,8 +1,9 @@
 """The project's import graph, seen from one file: which file an import names.
 
 Only what Python itself would find is followed: a module or package next to the importing file or up to
-MAX_UP folders above it (where a project's root usually is, short of a folder of installed packages), relative imports, and folders a file adds to
-`sys.path` with a literal path. Nothing here parses a file: the project (project.py) reads what is found.
+MAX_UP folders above it (where a project's root usually is, short of a folder of installed packages), relative
+imports, and folders a file adds to `sys.path` with a literal path. Nothing here parses a file: the project
+(project.py) reads what is found.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import libcst as cst
 
 from gradlint.source import import_folders, is_third_party
+
 
 def module_files(
     module_name: str, from_path: Path, looked_at: set[str], extra: tuple[Path, ...] = ()

@@ -195,7 +195,8 @@ HANDS_EDGES = [
 def _hands_oracle(data: bytes) -> bool:
     if source.FRAMEWORK_IMPORT.search(data) is None:
         return ANYWHERE_ONE_PATTERN.search(data) is not None
-    return bool(HANDS_OFF_ONE_PATTERN.search(data) or (source.SESSION_RUN.search(data) and source.TF_NAMES.search(data)))
+    session = source.SESSION_RUN.search(data) and source.TF_NAMES.search(data)
+    return bool(HANDS_OFF_ONE_PATTERN.search(data) or session)
 
 
 def test_the_hands_off_search_answers_as_one_pattern_did():
