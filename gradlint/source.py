@@ -28,49 +28,63 @@ FRAMEWORK_IMPORT = re.compile(
     rb"^[ \t]*(?:import|from)[ \t]+(?:torch|tensorflow|keras|lightning|pytorch_lightning|transformers|accelerate|tf_keras)\b",
     re.MULTILINE,
 )
+# What `\w` matches in a bytes pattern.
+WORD_BYTES = frozenset((string.ascii_letters + string.digits + "_").encode())
+
+
+# What a marker's match must have before it, tested on the bytes before the match (a look-behind in the
+# pattern would keep it from being searched for as a substring).
+def _starts_word(data: bytes, at: int) -> bool:
+    return at == 0 or data[at - 1] not in WORD_BYTES
+
+
+def _after_word(data: bytes, at: int) -> bool:
+    return at > 0 and data[at - 1] in WORD_BYTES
+
+
+def _not_after(prefix: bytes):
+    return lambda data, at: data[max(0, at - len(prefix)) : at] != prefix
+
+
 # Most files that import a framework define or use models and never train one. Every rule needs one of these
 # words in the file's own text (the facts layer follows calls only within a file, and reads a neighbour only
 # for a file that has them), so a file without them is not parsed at all. Each is (the word, a pattern that
-# finds it where it counts, whether it must start a word, whether `def ` before it disqualifies it): a pattern
-# that starts with a literal is searched for at the speed of a substring, where one alternation of them with
-# look-behinds was tried at every byte (2.6 s over the 46 MB of torch's sources).
+# starts with it and finds it where it counts, what must hold of the bytes before it): a pattern that starts
+# with a literal is searched for at the speed of a substring, where one alternation of them with look-behinds
+# was tried at every byte (2.6 s over the 46 MB of torch's sources).
+NOT_DEF = _not_after(b"def ")
 TRAINING_MARKERS = (
-    (b"backward", re.compile(rb"backward\s*\("), True, True),  # loss.backward(), torch.autograd.backward()
+    # loss.backward(), torch.autograd.backward()
+    (b"backward", re.compile(rb"backward\s*\("), (_starts_word, NOT_DEF)),
     # TF: tape.gradient(), apply_gradients(), tf.gradients(), and the TF1 graph's optimizer.minimize()
-    (b"gradient", re.compile(rb"gradients?\s*\("), False, True),
-    (b"minimize", re.compile(rb"minimize\s*\("), False, True),
+    (b"gradient", re.compile(rb"gradients?\s*\("), (NOT_DEF,)),
+    (b"minimize", re.compile(rb"minimize\s*\("), (NOT_DEF,)),
     # Keras compile/fit, Lightning's Trainer.fit
-    (b"fit", re.compile(rb"\.\s*fit(?:_generator)?\s*\("), False, False),
-    (b"train_on_batch", re.compile(rb"\.\s*train_on_batch\s*\("), False, False),
-    (b"Trainer", None, False, False),  # Hugging Face trainers
+    (b"fit", re.compile(rb"\.\s*fit(?:_generator)?\s*\("), ()),
+    (b"train_on_batch", re.compile(rb"\.\s*train_on_batch\s*\("), ()),
+    (b"Trainer", None, ()),  # Hugging Face trainers
     # GL301: plain stacks, trained here or not, counted from the layers a file builds (`nn.Linear(...)`,
     # `Dense(...)`, or under an alias it imports); torch's own modules name Linear in many other ways.
-    (b"Linear", re.compile(rb"Linear\s*\(|Linear\s+as\b"), False, False),
-    (b"Dense", re.compile(rb"Dense\s*\(|Dense\s+as\b"), False, False),
-    (b"normal", re.compile(rb"normal_?\s*\("), True, True),  # GL303: initialisation calls
-    (b"uniform", re.compile(rb"uniform_?\s*\("), True, True),
+    (b"Linear", re.compile(rb"Linear\s*\(|Linear\s+as\b"), ()),
+    (b"Dense", re.compile(rb"Dense\s*\(|Dense\s+as\b"), ()),
+    (b"normal", re.compile(rb"normal_?\s*\("), (_starts_word, NOT_DEF)),  # GL303: initialisation calls
+    (b"uniform", re.compile(rb"uniform_?\s*\("), (_starts_word, NOT_DEF)),
 )
 # The first three: what a backward pass (or TF1's minimize) is spelt with.
 BACKWARD_MARKERS = TRAINING_MARKERS[:3]
 
 
-# What `\w` matches in a bytes pattern.
-WORD_BYTES = frozenset((string.ascii_letters + string.digits + "_").encode())
-
-
 def has_training_marker(data: bytes, markers: tuple = TRAINING_MARKERS) -> bool:
-    for word, pattern, starts_word, not_after_def in markers:
+    """Whether the text spells one of `markers` (TRAINING_MARKERS, or HANDS_OFF's), where it counts."""
+    for word, pattern, conditions in markers:
         if word not in data:
             continue
         if pattern is None:
             return True
         for match in pattern.finditer(data):
             at = match.start()
-            if starts_word and at > 0 and data[at - 1] in WORD_BYTES:
-                continue
-            if not_after_def and data[max(0, at - 4) : at] == b"def ":
-                continue
-            return True
+            if all(holds(data, at) for holds in conditions):
+                return True
     return False
 
 
@@ -88,22 +102,21 @@ TRAIN = re.compile(rb"train", re.IGNORECASE)
 # (`sess.run(model.train_op)`, `tf.global_variables_initializer().run()`: its graph, training op included, may
 # be built by a class of its project it constructs). Naming optimizers is not enough: torch's compiler does
 # it in a hundred files (`isinstance(o, torch.optim.Optimizer)`), and calls `.run(` on graphs and processes.
-# Each is (a pattern, what the byte before a match must or must not be); each pattern starts with a literal, so
-# that it is searched for at the speed of a substring (as one alternation it ran at 10 MB/s).
+# They are markers as TRAINING_MARKERS are (as one alternation led by `\b` they ran at 10 MB/s).
 HANDS_OFF = (
-    (re.compile(rb"train\w*\s*\("), "starts a word"),
-    (re.compile(rb"fit\w*\s*\("), "starts a word"),
-    (re.compile(rb"optim\s*\.\s*[A-Z]\w*\s*\("), None),
-    (re.compile(rb"optimizers\s*\.\s*(?:legacy\s*\.\s*)?\w+\s*\("), None),
-    (re.compile(rb"Optimizer\s*\("), "ends a word"),
-    (re.compile(rb"optimi[sz]ers?\s*\("), "not after is_"),
-    (re.compile(rb"optim(?:izers)?\s+import"), None),
-    (re.compile(rb"import\s+optim"), None),
+    (b"train", re.compile(rb"train\w*\s*\("), (_starts_word,)),
+    (b"fit", re.compile(rb"fit\w*\s*\("), (_starts_word,)),
+    (b"optim", re.compile(rb"optim\s*\.\s*[A-Z]\w*\s*\("), ()),
+    (b"optimizers", re.compile(rb"optimizers\s*\.\s*(?:legacy\s*\.\s*)?\w+\s*\("), ()),
+    (b"Optimizer", re.compile(rb"Optimizer\s*\("), (_after_word,)),
+    (b"optimi", re.compile(rb"optimi[sz]ers?\s*\("), (_not_after(b"is_"),)),
+    (b"optim", re.compile(rb"optim(?:izers)?\s+import"), ()),
+    (b"import", re.compile(rb"import\s+optim"), ()),
 )
 SESSION_RUN = re.compile(rb"\.run\s*\(")
 TF_NAMES = re.compile(rb"tensorflow|keras")
 # One that imports no framework at all (it trains through its project, if at all) is parsed on any of these.
-HANDS_OFF_ANYWHERE = (HANDS_OFF[0], HANDS_OFF[1], (re.compile(rb"optim"), None), (SESSION_RUN, None))
+HANDS_OFF_ANYWHERE = (HANDS_OFF[0], HANDS_OFF[1], (b"optim", None, ()), (b".run", SESSION_RUN, ()))
 LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.|\w+)|import[ \t]+(\w+))", re.MULTILINE)
 
 
@@ -248,7 +261,7 @@ def may_be_training_code(data: bytes, path: Path | None = None) -> bool:
         return True
     if (RANDN.search(data) and PARAMETER.search(data)) or (BATCH.search(data) and TRAIN.search(data)):
         return True
-    return path is not None and _hands_off(data, path)
+    return path is not None and _hands_off(data, path, framework=True)
 
 
 def decode_python(data: bytes) -> str:
@@ -313,30 +326,19 @@ def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None
 
 def hands_training_on(data: bytes) -> bool:
     """Whether a file's text may run a training path in another file of its project (HANDS_OFF)."""
-    if FRAMEWORK_IMPORT.search(data) is None:
-        return _spells(data, HANDS_OFF_ANYWHERE)
-    return _spells(data, HANDS_OFF) or bool(SESSION_RUN.search(data) and TF_NAMES.search(data))
+    return _hands_on(data, framework=FRAMEWORK_IMPORT.search(data) is not None)
 
 
-def _spells(data: bytes, patterns: tuple) -> bool:
-    for pattern, before in patterns:
-        for match in pattern.finditer(data):
-            at = match.start()
-            previous = data[at - 1] if at > 0 else None
-            if before == "starts a word" and previous in WORD_BYTES:
-                continue
-            if before == "ends a word" and previous not in WORD_BYTES:
-                continue
-            if before == "not after is_" and data[max(0, at - 3) : at] == b"is_":
-                continue
-            return True
-    return False
+def _hands_on(data: bytes, framework: bool) -> bool:
+    if not framework:
+        return has_training_marker(data, HANDS_OFF_ANYWHERE)
+    return has_training_marker(data, HANDS_OFF) or bool(SESSION_RUN.search(data) and TF_NAMES.search(data))
 
 
-def _hands_off(data: bytes, path: Path, framework: bool = True) -> bool:
-    """Whether a file (one that imports a framework, unless `framework` is False) may run a training path
-    in another file of its project."""
-    if (framework and FRAMEWORK_IMPORT.search(data) is None) or not hands_training_on(data):
+def _hands_off(data: bytes, path: Path, framework: bool) -> bool:
+    """Whether a file (`framework`: that imports a framework) may run a training path in another file of its
+    project."""
+    if not _hands_on(data, framework):
         return False
     if b"sys.path" in data:
         return True  # it adds a folder of its own to the import path

@@ -103,12 +103,17 @@ class FileFacts:
         return FrameworkFacts(self)
 
     @cached_property
+    def source_bytes(self) -> bytes | None:
+        """The text as bytes, for the gate's markers (they are searched for in bytes)."""
+        return self.source_text.encode() if self.source_text is not None else None
+
+    @cached_property
     def trains_through_project(self) -> bool:
         """Whether a training path from this file may go on into another file of its project: it imports
         one, and its text may hand training on as the gate judges it (source.HANDS_OFF). A file that only
         builds or names things calls into its project too, and following each call parses the files."""
         project = self.project
-        if project is None or (self.source_text is not None and not hands_training_on(self.source_text.encode())):
+        if project is None or (self.source_bytes is not None and not hands_training_on(self.source_bytes)):
             return False
         return project.imports_project(self)
 
@@ -162,7 +167,10 @@ class FileFacts:
             for site in self.index.all_sites:
                 if type(site.node) is not cst.Call:
                     continue
-                target = self._local_target(site) if local else self.loops.callee(site) or self.constructor_of(site)
+                if local:
+                    target = self._local_target(site)
+                else:
+                    target = self.loops.callee(site) or self.constructor_of(site)
                 if target is not None:
                     calls.setdefault(id(target), []).append(site)
         finally:

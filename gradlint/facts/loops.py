@@ -640,8 +640,8 @@ class LoopFacts:
         """Training paths from every root: the module body and each function no local code calls."""
         if self._paths is not None:
             return self._paths
-        text = self.facts.source_text
-        if text is not None and not has_training_marker(text.encode(), BACKWARD_MARKERS):
+        data = self.facts.source_bytes
+        if data is not None and not has_training_marker(data, BACKWARD_MARKERS):
             # No backward pass can be on a path of a file that never calls one, unless the path goes on
             # into another file of the project: skip building the paths.
             if not self.facts.trains_through_project:
