@@ -1,6 +1,7 @@
 """Sources: find the files to lint, read them, and turn notebooks into code."""
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import io
 import os
@@ -46,23 +47,59 @@ def _not_after(prefix: bytes):
     return lambda data, at: data[max(0, at - len(prefix)) : at] != prefix
 
 
+def _with_tensorflow(data: bytes, at: int) -> bool:
+    return b"tensorflow" in data or b"keras" in data
+
+
+# Strings and comments, found from the start of a text as the tokenizer finds them: a string's prefix (r, b,
+# f) does not change where it ends, and a backslash escapes the next character in raw strings too.
+STRING_OR_COMMENT = re.compile(
+    rb"""#[^\r\n]*|'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^\\'\r\n])*'|"(?:\\.|[^\\"\r\n])*\"""",
+    re.DOTALL,
+)
+
+
+class Code:
+    """Which offsets of a text are code, outside strings and comments. Found only as far as asked: a marker
+    in a training script is met early, and most of torch's are in docstrings (`>>> loss.backward()`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._found = STRING_OR_COMMENT.finditer(data)
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._known = 0  # where the text is placed up to
+
+    def holds(self, at: int) -> bool:
+        while self._known <= at:
+            match = next(self._found, None)
+            if match is None:
+                self._known = sys.maxsize
+                break
+            self._starts.append(match.start())
+            self._ends.append(match.end())
+            self._known = match.end()
+        i = bisect.bisect_right(self._starts, at) - 1
+        return i < 0 or at >= self._ends[i]
+
+
 # Most files that import a framework define or use models and never train one. Every rule needs one of these
-# words in the file's own text (the facts layer follows calls only within a file, and reads a neighbour only
+# words in the file's own code (the facts layer follows calls only within a file, and reads a neighbour only
 # for a file that has them), so a file without them is not parsed at all. Each is (the word, a pattern that
-# starts with it and finds it where it counts, what must hold of the bytes before it): a pattern that starts
+# starts with it and finds it where it counts, what must hold of the text around it): a pattern that starts
 # with a literal is searched for at the speed of a substring, where one alternation of them with look-behinds
-# was tried at every byte (2.6 s over the 46 MB of torch's sources).
+# was tried at every byte (2.6 s over the 46 MB of torch's sources). A match in a string or a comment does
+# not count: torch's docstrings show `loss.backward()` in a hundred files that train nothing.
 NOT_DEF = _not_after(b"def ")
 TRAINING_MARKERS = (
     # loss.backward(), torch.autograd.backward()
     (b"backward", re.compile(rb"backward\s*\("), (_starts_word, NOT_DEF)),
     # TF: tape.gradient(), apply_gradients(), tf.gradients(), and the TF1 graph's optimizer.minimize()
-    (b"gradient", re.compile(rb"gradients?\s*\("), (NOT_DEF,)),
-    (b"minimize", re.compile(rb"minimize\s*\("), (NOT_DEF,)),
+    (b"gradient", re.compile(rb"gradients?\s*\("), (NOT_DEF, _with_tensorflow)),
+    (b"minimize", re.compile(rb"minimize\s*\("), (NOT_DEF, _with_tensorflow)),
     # Keras compile/fit, Lightning's Trainer.fit
     (b"fit", re.compile(rb"\.\s*fit(?:_generator)?\s*\("), ()),
     (b"train_on_batch", re.compile(rb"\.\s*train_on_batch\s*\("), ()),
-    (b"Trainer", None, ()),  # Hugging Face trainers
+    (b"Trainer", re.compile(rb"Trainer"), ()),  # Hugging Face trainers
     # GL301: plain stacks, trained here or not, counted from the layers a file builds (`nn.Linear(...)`,
     # `Dense(...)`, or under an alias it imports); torch's own modules name Linear in many other ways.
     (b"Linear", re.compile(rb"Linear\s*\(|Linear\s+as\b"), ()),
@@ -74,25 +111,31 @@ TRAINING_MARKERS = (
 BACKWARD_MARKERS = TRAINING_MARKERS[:3]
 
 
-def has_training_marker(data: bytes, markers: tuple = TRAINING_MARKERS) -> bool:
-    """Whether the text spells one of `markers` (TRAINING_MARKERS, or HANDS_OFF's), where it counts."""
+def has_training_marker(data: bytes, markers: tuple = TRAINING_MARKERS, code: Code | None = None) -> bool:
+    """Whether the code of a text spells one of `markers` (TRAINING_MARKERS, or HANDS_OFF's) where it counts;
+    `code` places the text's strings and comments when another search has begun to."""
     for word, pattern, conditions in markers:
         if word not in data:
             continue
-        if pattern is None:
-            return True
         for match in pattern.finditer(data):
             at = match.start()
             if all(holds(data, at) for holds in conditions):
-                return True
+                code = code or Code(data)
+                if code.holds(at):
+                    return True
     return False
 
 
 # GL303 also counts an unscaled torch.randn made a parameter; GL401 reports a loader named for training even
-# where the file does not train.
-RANDN = re.compile(rb"randn")
-PARAMETER = re.compile(rb"Parameter|requires_grad")
-BATCH = re.compile(rb"DataLoader\s*\(|Iterator\s*\(|\.\s*(?:padded_)?batch\s*\(|batch_size")
+# where the file does not train. Markers as TRAINING_MARKERS are, each table met by one of its own.
+RANDN = ((b"randn", re.compile(rb"randn"), ()),)
+PARAMETER = ((b"Parameter", re.compile(rb"Parameter"), ()), (b"requires_grad", re.compile(rb"requires_grad"), ()))
+BATCH = (
+    (b"DataLoader", re.compile(rb"DataLoader\s*\("), ()),
+    (b"Iterator", re.compile(rb"Iterator\s*\("), ()),
+    (b"batch", re.compile(rb"\.\s*(?:padded_)?batch\s*\("), ()),
+    (b"batch_size", re.compile(rb"batch_size"), ()),
+)
 TRAIN = re.compile(rb"train", re.IGNORECASE)
 # A training path may go on into another file of the project (`train_epoch(model, optimizer, loader)` from
 # trainer.py, `model.fit_epoch(loader)`): a file that imports a file of its project (or adds a folder to
@@ -103,6 +146,7 @@ TRAIN = re.compile(rb"train", re.IGNORECASE)
 # be built by a class of its project it constructs). Naming optimizers is not enough: torch's compiler does
 # it in a hundred files (`isinstance(o, torch.optim.Optimizer)`), and calls `.run(` on graphs and processes.
 # They are markers as TRAINING_MARKERS are (as one alternation led by `\b` they ran at 10 MB/s).
+SESSION_RUN = re.compile(rb"\.run\s*\(")
 HANDS_OFF = (
     (b"train", re.compile(rb"train\w*\s*\("), (_starts_word,)),
     (b"fit", re.compile(rb"fit\w*\s*\("), (_starts_word,)),
@@ -112,11 +156,10 @@ HANDS_OFF = (
     (b"optimi", re.compile(rb"optimi[sz]ers?\s*\("), (_not_after(b"is_"),)),
     (b"optim", re.compile(rb"optim(?:izers)?\s+import"), ()),
     (b"import", re.compile(rb"import\s+optim"), ()),
+    (b".run", SESSION_RUN, (_with_tensorflow,)),
 )
-SESSION_RUN = re.compile(rb"\.run\s*\(")
-TF_NAMES = re.compile(rb"tensorflow|keras")
 # One that imports no framework at all (it trains through its project, if at all) is parsed on any of these.
-HANDS_OFF_ANYWHERE = (HANDS_OFF[0], HANDS_OFF[1], (b"optim", None, ()), (b".run", SESSION_RUN, ()))
+HANDS_OFF_ANYWHERE = (HANDS_OFF[0], HANDS_OFF[1], (b"optim", re.compile(rb"optim"), ()), (b".run", SESSION_RUN, ()))
 LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.|\w+)|import[ \t]+(\w+))", re.MULTILINE)
 
 
@@ -256,12 +299,15 @@ def may_be_training_code(data: bytes, path: Path | None = None) -> bool:
     if FRAMEWORK_IMPORT.search(data) is None:
         # A script that imports no framework may still train through a module of its project that does
         # (`summarizer = Seq2SeqSummarizer(config)`, then `summarizer.fit(...)`).
-        return path is not None and _hands_off(data, path, framework=False)
-    if has_training_marker(data):
+        return path is not None and _hands_off(data, path, framework=False, code=Code(data))
+    code = Code(data)
+    if has_training_marker(data, TRAINING_MARKERS, code):
         return True
-    if (RANDN.search(data) and PARAMETER.search(data)) or (BATCH.search(data) and TRAIN.search(data)):
+    if has_training_marker(data, RANDN, code) and has_training_marker(data, PARAMETER, code):
         return True
-    return path is not None and _hands_off(data, path, framework=True)
+    if TRAIN.search(data) and has_training_marker(data, BATCH, code):
+        return True
+    return path is not None and _hands_off(data, path, framework=True, code=code)
 
 
 def decode_python(data: bytes) -> str:
@@ -329,16 +375,14 @@ def hands_training_on(data: bytes) -> bool:
     return _hands_on(data, framework=FRAMEWORK_IMPORT.search(data) is not None)
 
 
-def _hands_on(data: bytes, framework: bool) -> bool:
-    if not framework:
-        return has_training_marker(data, HANDS_OFF_ANYWHERE)
-    return has_training_marker(data, HANDS_OFF) or bool(SESSION_RUN.search(data) and TF_NAMES.search(data))
+def _hands_on(data: bytes, framework: bool, code: Code | None = None) -> bool:
+    return has_training_marker(data, HANDS_OFF if framework else HANDS_OFF_ANYWHERE, code)
 
 
-def _hands_off(data: bytes, path: Path, framework: bool) -> bool:
+def _hands_off(data: bytes, path: Path, framework: bool, code: Code) -> bool:
     """Whether a file (`framework`: that imports a framework) may run a training path in another file of its
     project."""
-    if not _hands_on(data, framework):
+    if not _hands_on(data, framework, code):
         return False
     if b"sys.path" in data:
         return True  # it adds a folder of its own to the import path
