@@ -47,6 +47,15 @@ def _not_after(prefix: bytes):
     return lambda data, at: data[max(0, at - len(prefix)) : at] != prefix
 
 
+# The name a `def` or `class` statement defines: `def train_epoch(`, `class MyOptimizer(`.
+DEFINED = re.compile(rb"[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w*)")
+
+
+def _not_defined(data: bytes, at: int) -> bool:
+    match = DEFINED.match(data, data.rfind(b"\n", 0, at) + 1)
+    return match is None or not match.start(1) <= at < match.end(1)
+
+
 def _with_tensorflow(data: bytes, at: int) -> bool:
     return b"tensorflow" in data or b"keras" in data
 
@@ -128,7 +137,7 @@ def has_training_marker(data: bytes, markers: tuple = TRAINING_MARKERS, code: Co
 
 # GL303 also counts an unscaled torch.randn made a parameter; GL401 reports a loader named for training even
 # where the file does not train. Markers as TRAINING_MARKERS are, each table met by one of its own.
-RANDN = ((b"randn", re.compile(rb"randn"), ()),)
+RANDN = ((b"randn", re.compile(rb"randn\s*\(|randn\s+as\b"), (_starts_word,)),)  # a call, or an alias of it
 PARAMETER = ((b"Parameter", re.compile(rb"Parameter"), ()), (b"requires_grad", re.compile(rb"requires_grad"), ()))
 BATCH = (
     (b"DataLoader", re.compile(rb"DataLoader\s*\("), ()),
@@ -145,22 +154,31 @@ TRAIN = re.compile(rb"train", re.IGNORECASE)
 # (`sess.run(model.train_op)`, `tf.global_variables_initializer().run()`: its graph, training op included, may
 # be built by a class of its project it constructs). Naming optimizers is not enough: torch's compiler does
 # it in a hundred files (`isinstance(o, torch.optim.Optimizer)`), and calls `.run(` on graphs and processes.
-# They are markers as TRAINING_MARKERS are (as one alternation led by `\b` they ran at 10 MB/s).
+# Defining a function or a class so named is not calling it (`def training(self)`, `class LocalOptimizer(`);
+# `fits_in_main_body(` and `optimization_hints(` are not training. They are markers as TRAINING_MARKERS are
+# (as one alternation led by `\b` they ran at 10 MB/s).
 SESSION_RUN = re.compile(rb"\.run\s*\(")
 HANDS_OFF = (
-    (b"train", re.compile(rb"train\w*\s*\("), (_starts_word,)),
-    (b"fit", re.compile(rb"fit\w*\s*\("), (_starts_word,)),
+    (b"train", re.compile(rb"train\w*\s*\("), (_starts_word, _not_defined)),
+    (b"fit", re.compile(rb"fit(?:_\w*|[A-Z]\w*)?\s*\("), (_starts_word, _not_defined)),
     (b"optim", re.compile(rb"optim\s*\.\s*[A-Z]\w*\s*\("), ()),
     (b"optimizers", re.compile(rb"optimizers\s*\.\s*(?:legacy\s*\.\s*)?\w+\s*\("), ()),
-    (b"Optimizer", re.compile(rb"Optimizer\s*\("), (_after_word,)),
-    (b"optimi", re.compile(rb"optimi[sz]ers?\s*\("), (_not_after(b"is_"),)),
+    (b"Optimizer", re.compile(rb"Optimizer\s*\("), (_after_word, _not_defined)),
+    (b"optimi", re.compile(rb"optimi[sz]ers?\s*\("), (_not_after(b"is_"), _not_defined)),
     (b"optim", re.compile(rb"optim(?:izers)?\s+import"), ()),
-    (b"import", re.compile(rb"import\s+optim"), ()),
+    (b"import", re.compile(rb"import\s+optim(?:izers)?\b"), ()),
     (b".run", SESSION_RUN, (_with_tensorflow,)),
 )
 # One that imports no framework at all (it trains through its project, if at all) is parsed on any of these.
-HANDS_OFF_ANYWHERE = (HANDS_OFF[0], HANDS_OFF[1], (b"optim", re.compile(rb"optim"), ()), (b".run", SESSION_RUN, ()))
-LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.|\w+)|import[ \t]+(\w+))", re.MULTILINE)
+HANDS_OFF_ANYWHERE = (
+    HANDS_OFF[0], HANDS_OFF[1], (b"optim", re.compile(rb"optim(?!al|um|i[sz]ation)"), ()), (b".run", SESSION_RUN, ())
+)
+# `from .models import Net, train` (the dots, the module, the names) and `import trainer, utils.data as d`.
+IMPORT = re.compile(
+    rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\r\n#;]*)|import[ \t]+([\w. \t,]+))",
+    re.MULTILINE,
+)
+MAX_HOPS = 3  # how many imported files on a hand-off is looked for
 
 
 # Imports from these packages are never files of the user's project.
@@ -381,18 +399,69 @@ def _hands_on(data: bytes, framework: bool, code: Code | None = None) -> bool:
 
 def _hands_off(data: bytes, path: Path, framework: bool, code: Code) -> bool:
     """Whether a file (`framework`: that imports a framework) may run a training path in another file of its
-    project."""
+    project: it spells a hand-off, and a file of its project it imports may train (read as text, not parsed)."""
     if not _hands_on(data, framework, code):
         return False
     if b"sys.path" in data:
-        return True  # it adds a folder of its own to the import path
-    folders = import_folders(path.resolve().parent)  # where the facts layer looks for imports
-    for match in LOCAL_IMPORT.finditer(data):
-        name = (match.group(1) or match.group(2)).decode("ascii", "replace")
-        if name == ".":
+        return True  # it adds a folder of its own to the import path: its imports cannot be told here
+    return _imports_training(data, path.resolve(), 0, set())
+
+
+def _imports_training(data: bytes, path: Path, hops: int, seen: set[Path]) -> bool:
+    """Whether a file imports a file of its project that may train: one that spells a training marker or
+    a hand-off of its own, or (up to MAX_HOPS files on, for a package's `__init__.py` that re-exports) one
+    that imports such a file. An import whose file cannot be found may be anything: it counts."""
+    for match in IMPORT.finditer(data):
+        targets = _import_files(match, path)
+        if targets is None:
             return True
-        if is_third_party(name):
-            continue
-        if any((f / f"{name}.py").is_file() or (f / name / "__init__.py").is_file() for f in folders):
-            return True
+        for target in targets:
+            if target in seen:
+                continue
+            seen.add(target)
+            try:
+                text = target.read_bytes()
+            except OSError:
+                return True
+            if has_training_marker(text) or hands_training_on(text):
+                return True
+            if hops < MAX_HOPS and _imports_training(text, target, hops + 1, seen):
+                return True
     return False
+
+
+def _import_files(match: re.Match, path: Path) -> list[Path] | None:
+    """The files of the project an import statement reads, as the facts layer finds them: the module, and
+    the names it imports that are submodules. None for a relative import that names no file."""
+    dots, module, names, plain = (g.decode("ascii", "replace") if g else "" for g in match.groups())
+    if plain:
+        wanted = [(name.split()[0], ()) for name in plain.split(",") if name.strip()]
+    else:
+        imported = tuple(name.split()[0] for name in names.strip("()").replace("\\", " ").split(",") if name.split())
+        wanted = [(module, imported)]
+    files: list[Path] = []
+    for name, imported in wanted:
+        if dots:
+            base = path.parent
+            for _ in range(len(dots) - 1):
+                base = base.parent
+            folders = [base]
+        elif is_third_party(name):
+            continue
+        else:
+            folders = import_folders(path.parent)
+        parts = [p for p in name.split(".") if p]
+        for folder in folders:
+            target = folder.joinpath(*parts)
+            candidates = [target / "__init__.py", *(target / f"{n}.py" for n in imported)]
+            candidates += [target / n / "__init__.py" for n in imported]
+            if parts:
+                candidates.append(target.with_suffix(".py"))
+            found = [f for f in candidates if f.is_file()]
+            if found:
+                files.extend(found)
+                break
+        else:
+            if dots:
+                return None
+    return files

@@ -88,6 +88,13 @@ def test_what_no_rule_needs_is_skipped(tmp_path, text):
     assert _unit(tmp_path, text) is None
 
 
+TRAINER = "import torch\ndef run_epoch(net, opt):\n    for x in data:\n        net(x).sum().backward()\n        opt.step()"
+TF_MODEL = (
+    "import tensorflow as tf\nclass Model:\n    def __init__(self):\n"
+    "        self.train_op = tf.train.AdamOptimizer().minimize(loss)\n"
+)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -97,25 +104,71 @@ def test_what_no_rule_needs_is_skipped(tmp_path, text):
         "import torch\nfrom trainer import Loop\nLoop(net).train_epochs(3)\n",
         "import tensorflow as tf\nfrom model import Model\nm = Model()\nsess.run(m.train_op)\n",
         "from model import Model\nm = Model()\nsess.run(m.train_op)\n",  # imports no framework
+        "import torch\nimport trainer as t, model\nt.run_epoch(net, torch.optim.SGD(ps, 0.1))\n",
     ],
 )
 def test_a_file_that_may_hand_training_to_its_project_is_parsed(tmp_path, text):
-    (tmp_path / "trainer.py").write_text("")
-    (tmp_path / "model.py").write_text("")
+    (tmp_path / "trainer.py").write_text(TRAINER)
+    (tmp_path / "model.py").write_text(TF_MODEL)
     assert _unit(tmp_path, text) is not None
+
+
+ENTRY = "import torch\nfrom {} import run_epoch\nrun_epoch(net, torch.optim.SGD(ps, 0.1))\n"
+
+
+def test_a_hand_off_to_files_that_cannot_train_is_skipped(tmp_path):
+    # torch's compiler: `from .utils import fit_in(...)` into modules with no training marker.
+    (tmp_path / "trainer.py").write_text("import torch\ndef run_epoch(net, opt):\n    return net\n")
+    assert _unit(tmp_path, ENTRY.format("trainer")) is None
+    (tmp_path / "trainer.py").write_text(TRAINER)
+    assert _unit(tmp_path, ENTRY.format("trainer")) is not None
+
+
+@pytest.mark.parametrize(
+    ("files", "module"),
+    [
+        # A package that re-exports the loop from a submodule, or holds it as a submodule.
+        ({"loops/__init__.py": "from .epoch import run_epoch\n", "loops/epoch.py": TRAINER}, "loops"),
+        ({"loops/__init__.py": "", "loops/epoch.py": TRAINER}, "loops.epoch"),
+        # Two files on: the entry's module calls one that trains.
+        ({"runner.py": "from trainer import run_epoch as go\n", "trainer.py": TRAINER}, "runner"),
+    ],
+)
+def test_a_hand_off_is_followed_through_the_files_it_imports(tmp_path, files, module):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert _unit(tmp_path, ENTRY.format(module)) is not None
+
+
+def test_a_relative_import_of_no_file_may_be_anything(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    path = tmp_path / "pkg" / "train.py"
+    path.write_text(ENTRY.format(".missing"))
+    assert read_unit(path)[0] is not None
+    (tmp_path / "pkg" / "missing.py").write_text("def run_epoch(net, opt):\n    return net\n")
+    assert read_unit(path)[0] is None
 
 
 def test_a_file_that_names_optimizers_without_building_one_is_skipped(tmp_path):
     # torch's compiler does this in a hundred files, and calls `.run(` on graphs and processes.
-    (tmp_path / "trainer.py").write_text("")
+    (tmp_path / "trainer.py").write_text(TRAINER)
     text = "import torch\nfrom trainer import guard\nif is_optimizer(x) and guard(optimizer):\n    graph.run(x)\n"
     assert _unit(tmp_path, text) is None
+
+
+def test_defining_a_function_named_for_training_hands_nothing_on(tmp_path):
+    (tmp_path / "trainer.py").write_text(TRAINER)
+    for text in ("import trainer\ndef training(self):\n    pass", "import trainer\nclass MyOptimizer(B):\n    pass"):
+        assert _unit(tmp_path, text) is None
+    assert _unit(tmp_path, "import trainer\nx = training(self)\n") is not None
 
 
 def test_a_package_installed_beside_a_file_is_not_its_project(tmp_path):
     installed = tmp_path / "site-packages"
     (installed / "sympy").mkdir(parents=True)
-    (installed / "sympy" / "__init__.py").write_text("")
+    (installed / "sympy" / "__init__.py").write_text(TRAINER)
     (installed / "torch" / "fx").mkdir(parents=True)
     path = installed / "torch" / "fx" / "f.py"
     path.write_text("import torch\nimport sympy\nopt = torch.optim.SGD(ps, 0.1)\nsympy.run_epoch(opt)\n")
@@ -123,7 +176,7 @@ def test_a_package_installed_beside_a_file_is_not_its_project(tmp_path):
     # The same file in a project folder hands its optimizer to the project's `sympy` module.
     project = tmp_path / "project"
     (project / "sympy").mkdir(parents=True)
-    (project / "sympy" / "__init__.py").write_text("")
+    (project / "sympy" / "__init__.py").write_text(TRAINER)
     (project / "f.py").write_text(path.read_text())
     assert read_unit(project / "f.py")[0] is not None
 
@@ -218,7 +271,11 @@ def _marker_oracle(code: bytes) -> bool:
 
 def test_the_marker_search_answers_as_one_pattern_did():
     pairs = [(data, _code(data, ONE_PATTERN, TF_ONE_PATTERN)) for data in _sources()]
-    differ = [data[:80] for data, code in pairs if code is not None and source.has_training_marker(data) != _marker_oracle(code)]
+    differ = [
+        data[:80]
+        for data, code in pairs
+        if code is not None and source.has_training_marker(data) != _marker_oracle(code)
+    ]
     assert differ == []
     assert sum(code is None for _, code in pairs) < 5  # the tokenizer fails only on a few broken edges
 
@@ -226,30 +283,42 @@ def test_the_marker_search_answers_as_one_pattern_did():
 # HANDS_OFF as one alternation (and, for a file with no framework, the wider one), searched in the blanked
 # text: hands_training_on answers as it does, faster.
 HANDS_OFF_ONE_PATTERN = re.compile(
-    rb"\b(?:train|fit)\w*\s*\(|optim\s*\.\s*[A-Z]\w*\s*\(|optimizers\s*\.\s*(?:legacy\s*\.\s*)?\w+\s*\("
-    rb"|\wOptimizer\s*\(|(?<!is_)optimi[sz]ers?\s*\(|optim(?:izers)?\s+import|import\s+optim"
+    rb"\b(?:train\w*|fit(?:_\w*|[A-Z]\w*)?)\s*\(|optim\s*\.\s*[A-Z]\w*\s*\("
+    rb"|optimizers\s*\.\s*(?:legacy\s*\.\s*)?\w+\s*\("
+    rb"|\wOptimizer\s*\(|(?<!is_)optimi[sz]ers?\s*\(|optim(?:izers)?\s+import|import\s+optim(?:izers)?\b"
 )
-ANYWHERE_ONE_PATTERN = re.compile(rb"\b(?:train|fit)\w*\s*\(|optim|\.run\s*\(")
+ANYWHERE_ONE_PATTERN = re.compile(rb"\b(?:train\w*|fit(?:_\w*|[A-Z]\w*)?)\s*\(|optim(?!al|um|i[sz]ation)|\.run\s*\(")
+DEFINED_NAME = re.compile(rb"^([ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+)(\w+)", re.MULTILINE)
 HANDS_EDGES = [
     b"train_epoch(m)", b"pretrain(x)", b"fit (x)", b"refit(x)", b"is_optimizer(o)", b"build_optimizer(m)",
     b"AdamOptimizer()", b"Optimizer(x)", b"torch.optim.SGD(p)", b"optim.lr_scheduler.StepLR(o)",
     b"keras.optimizers.legacy.Adam()", b"from torch.optim import Adam", b"from torch import optim", b"optimise(x)",
     b"sess.run(op)", b"import tensorflow\nsess.run(op)", b"import torch\nsess.run(op)",
+    b"def training(self):", b"class MyOptimizer(Base):", b"x = training(self)", b"fits_in(x)", b"fit_epoch(m)",
+    b"optimization_hints(x)", b"from s import optimization_hint", b"import optimizers", b"async def train_step(b):",
     b"# train_epoch(m)", b"'''train_epoch(m)'''", b"x = 'optim'", b"import tensorflow\n# sess.run(op)",
 ]
 
 
 def _hands_oracle(data: bytes, code: bytes) -> bool:
+    code = _undefined(code)
     if source.FRAMEWORK_IMPORT.search(data) is None:
         return ANYWHERE_ONE_PATTERN.search(code) is not None
     session = source.SESSION_RUN.search(code) and (b"tensorflow" in data or b"keras" in data)
     return bool(HANDS_OFF_ONE_PATTERN.search(code) or session)
 
 
+def _undefined(code: bytes) -> bytes:
+    """The text with the names that `def` and `class` statements define blanked."""
+    return DEFINED_NAME.sub(lambda m: m.group(1) + b" " * len(m.group(2)), code)
+
+
 def test_the_hands_off_search_answers_as_one_pattern_did():
     sources = [*HANDS_EDGES, *(b"import torch\n" + e for e in HANDS_EDGES), *_sources()]
     pairs = [(data, _code(data, ANYWHERE_ONE_PATTERN)) for data in sources]
     differ = [
-        data[:80] for data, code in pairs if code is not None and source.hands_training_on(data) != _hands_oracle(data, code)
+        data[:80]
+        for data, code in pairs
+        if code is not None and source.hands_training_on(data) != _hands_oracle(data, code)
     ]
     assert differ == []
