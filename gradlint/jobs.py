@@ -64,6 +64,7 @@ def work(settings: Settings, fixing: bool, batch: list[tuple[str, str]], avoid: 
                 result = fix_one(path, display, settings, project)
             else:
                 result = lint_file(path, display, settings, project)
+                project.release()  # no cycle left for the collector, whose pass walks every syntax tree
             notify(("done", position, result))
     finally:
         gc.enable()

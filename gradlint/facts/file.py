@@ -45,6 +45,18 @@ class FileFacts:
         self._calls: dict[bool, dict[int, list[Site]]] = {}
         self._building_calls = False
         self._asked_while_building = False
+        if project is not None:
+            project.built.append(self)
+
+    def release(self) -> None:
+        """Drop everything, breaking the cycles of the facts with the file (`self.facts`) and with the index:
+        reference counting then frees them and the syntax tree (ModuleIndex.release)."""
+        self.index.release()
+        del self.project, self.index
+        for value in vars(self).values():
+            if type(value).__module__.startswith("gradlint.facts.") and hasattr(value, "__dict__"):
+                vars(value).clear()  # a layer of facts, and its caches
+        vars(self).clear()
 
     # -- layers of facts ---------------------------------------------------------------------
 

@@ -62,6 +62,18 @@ class Project:
         # Whether a class picked from a registry by a value is being read (facts.loops._made_class): the
         # call graph those values follow is then being built, and must not ask again.
         self.reading_registry = False
+        # Every file's facts built with this project, to release when it is done.
+        self.built: list[FileFacts] = []
+
+    def release(self) -> None:
+        """Drop the facts of every file this project read (the linted file's findings are made)."""
+        for facts in self.built:
+            facts.release()
+        self.built.clear()
+        self._facts.clear()
+        self._owners.clear()
+        self._callers.clear()
+        self._found.clear()
 
     def resolve(self, path: "Path | str") -> Path:
         """A path resolved (links, `..`) once a run: facts ask for the same few files thousands of times."""
