@@ -88,7 +88,9 @@ def test_what_no_rule_needs_is_skipped(tmp_path, text):
     assert _unit(tmp_path, text) is None
 
 
-TRAINER = "import torch\ndef run_epoch(net, opt):\n    for x in data:\n        net(x).sum().backward()\n        opt.step()"
+TRAINER = (
+    "import torch\ndef run_epoch(net, opt):\n    for x in data:\n        net(x).sum().backward()\n        opt.step()\n"
+)
 TF_MODEL = (
     "import tensorflow as tf\nclass Model:\n    def __init__(self):\n"
     "        self.train_op = tf.train.AdamOptimizer().minimize(loss)\n"
