@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import functools
 import io
 import os
 import re
@@ -404,30 +405,61 @@ def _hands_off(data: bytes, path: Path, framework: bool, code: Code) -> bool:
         return False
     if b"sys.path" in data:
         return True  # it adds a folder of its own to the import path: its imports cannot be told here
-    return _imports_training(data, path.resolve(), 0, set())
+    return _imports_training(data, path.resolve())
 
 
-def _imports_training(data: bytes, path: Path, hops: int, seen: set[Path]) -> bool:
+def _imports_training(data: bytes, path: Path) -> bool:
     """Whether a file imports a file of its project that may train: one that spells a training marker or
     a hand-off of its own, or (up to MAX_HOPS files on, for a package's `__init__.py` that re-exports) one
-    that imports such a file. An import whose file cannot be found may be anything: it counts."""
-    for match in IMPORT.finditer(data):
-        targets = _import_files(match, path)
-        if targets is None:
+    that imports such a file. An import whose file cannot be found or read may be anything: it counts."""
+    files = _project_imports(data, path)
+    seen: set[Path] = set()
+    for hops in range(MAX_HOPS + 1):
+        if files is None:
             return True
-        for target in targets:
-            if target in seen:
+        further: list[Path] | None = []
+        for file in files:
+            if file in seen:
                 continue
-            seen.add(target)
+            seen.add(file)
             try:
-                text = target.read_bytes()
+                trains, imports = _read_imports(file, _stamp(file))
             except OSError:
                 return True
-            if has_training_marker(text) or hands_training_on(text):
+            if trains:
                 return True
-            if hops < MAX_HOPS and _imports_training(text, target, hops + 1, seen):
-                return True
+            if imports is None or further is None:
+                further = None
+            else:
+                further.extend(imports)
+        files = further
     return False
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_mtime_ns, status.st_size
+
+
+# Every file of a folder asks about the same modules: each is read once a process while it is unchanged (the
+# stamp is its modification time and size).
+@functools.lru_cache(maxsize=4096)
+def _read_imports(path: Path, stamp: tuple[int, int]) -> tuple[bool, tuple[Path, ...] | None]:
+    """Whether a project file may train by its own text, and the project files it imports (None: one of them
+    cannot be found)."""
+    text = path.read_bytes()
+    imports = _project_imports(text, path)
+    return has_training_marker(text) or hands_training_on(text), None if imports is None else tuple(imports)
+
+
+def _project_imports(data: bytes, path: Path) -> list[Path] | None:
+    files: list[Path] = []
+    for match in IMPORT.finditer(data):
+        found = _import_files(match, path)
+        if found is None:
+            return None
+        files.extend(found)
+    return files
 
 
 def _import_files(match: re.Match, path: Path) -> list[Path] | None:
