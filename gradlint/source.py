@@ -389,9 +389,10 @@ def read_unit(path: Path, display: str | None = None) -> tuple[SourceUnit | None
     return SourceUnit(shown, text), data
 
 
-def hands_training_on(data: bytes) -> bool:
-    """Whether a file's text may run a training path in another file of its project (HANDS_OFF)."""
-    return _hands_on(data, framework=FRAMEWORK_IMPORT.search(data) is not None)
+def hands_training_on(data: bytes, code: Code | None = None) -> bool:
+    """Whether a file's text may run a training path in another file of its project (HANDS_OFF); `code` as
+    for has_training_marker."""
+    return _hands_on(data, FRAMEWORK_IMPORT.search(data) is not None, code)
 
 
 def _hands_on(data: bytes, framework: bool, code: Code | None = None) -> bool:
@@ -414,7 +415,7 @@ def _imports_training(data: bytes, path: Path) -> bool:
     that imports such a file. An import whose file cannot be found or read may be anything: it counts."""
     files = _project_imports(data, path)
     seen: set[Path] = set()
-    for hops in range(MAX_HOPS + 1):
+    for _ in range(MAX_HOPS + 1):
         if files is None:
             return True
         further: list[Path] | None = []
@@ -448,8 +449,10 @@ def _read_imports(path: Path, stamp: tuple[int, int]) -> tuple[bool, tuple[Path,
     """Whether a project file may train by its own text, and the project files it imports (None: one of them
     cannot be found)."""
     text = path.read_bytes()
+    code = Code(text)  # one scan of its strings and comments serves both searches
+    trains = has_training_marker(text, TRAINING_MARKERS, code) or hands_training_on(text, code)
     imports = _project_imports(text, path)
-    return has_training_marker(text) or hands_training_on(text), None if imports is None else tuple(imports)
+    return trains, None if imports is None else tuple(imports)
 
 
 def _project_imports(data: bytes, path: Path) -> list[Path] | None:
