@@ -6,7 +6,7 @@ import math
 import pytest
 
 torch = pytest.importorskip("torch")
-from gradlint.probe.instrument import Recorder, exact_norm  # noqa: E402
+from gradlint.probe.instrument import Recorder, _norms, exact_norm  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,12 @@ from gradlint.probe.instrument import Recorder, exact_norm  # noqa: E402
 def test_exact_norm_of_huge_finite_values(values, dtype, expected):
     tensor = torch.tensor(values, dtype=dtype)
     assert exact_norm(tensor) == pytest.approx(float(torch.tensor(expected, dtype=torch.float64)), rel=1e-2)
+
+
+def test_fast_norms_agree_with_float64_whatever_the_layout():
+    tensors = [torch.randn(300, 200), torch.randn(50, 40).t(), torch.empty(0), torch.randn(7, dtype=torch.float64)]
+    got = [float(norm) for norm in _norms(tensors)]
+    assert got == pytest.approx([float(t.double().norm()) for t in tensors], rel=1e-6)
 
 
 def test_exact_norm_keeps_real_non_finite_values():
