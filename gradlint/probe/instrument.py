@@ -26,7 +26,14 @@ from gradlint.probe.records import RecurrentRecord, StepRecord
 
 # U is measured on a contiguous prefix of each parameter: copying every weight before each step would cost
 # as much as the optimizer itself, and a prefix of this size estimates the ratio well.
-UPDATE_SAMPLE = 1 << 16
+UPDATE_SAMPLE = 1 << 14
+# A step moves the parameters' norm by at most its update (| |p'| - |p| | <= |p' - p|), and the verdict reads
+# that norm as a trend over a window, while measuring it is a pass over every weight (a fifth of the probe's
+# cost per step on a CPU). So it is measured on the first step, on every PARAM_NORM_EVERY-th, on the last one
+# the budget allows, and on every step after one whose update was not quiet (U >= QUIET_UPDATE, or not
+# measured, or anything non-finite); the steps between record none.
+PARAM_NORM_EVERY = 4
+QUIET_UPDATE = 0.01
 # Forward checks queued with no step to resolve them (inference loops) are resolved in batches of this size.
 MAX_PENDING_CHECKS = 4096
 # Layers whose output is finite wherever their input is: a non-finite output of theirs was already seen at
@@ -232,6 +239,7 @@ class Recorder:
         self._leaf_names: dict[int, str] = {}
         self._handles: list[Any] = []
         self._patched: list[tuple[Any, str, Any]] = []
+        self._quiet_steps = 0  # steps since the parameter norms were last measured, each with a quiet update
         self.steps = 0
         self.forward_calls = 0
         self.backward_calls = 0
@@ -717,8 +725,10 @@ class Recorder:
         params: list[torch.Tensor] = state["params"]
         current = current or params
         n = len(params)
+        last = self._max_steps is not None and self.steps + 1 >= self._max_steps
+        measure_params = self._quiet_steps == 0 or self._quiet_steps >= PARAM_NORM_EVERY or last
         with torch.no_grad():
-            param_norms = _norms([_local(p.detach()) for p in current])
+            param_norms = _norms([_local(p.detach()) for p in current]) if measure_params else []
             new_samples = [_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE] for p in current]
             changes = torch._foreach_sub(new_samples, state["samples"])
             deltas = _norms(changes)
@@ -730,8 +740,9 @@ class Recorder:
                 values.append(state["loss"].reshape(()))
             values.extend(check[2] for check in self._checks)
             flat = _read(values)
-        pnorms, dnorms, onorms = (flat[i * n : (i + 1) * n] for i in range(3))
-        rest = flat[3 * n :]
+        m = len(param_norms)
+        pnorms, dnorms, onorms = flat[:m], flat[m : m + n], flat[m + n : m + 2 * n]
+        rest = flat[m + 2 * n :]
         if state["read"] is None:
             # A gradient the script changed since (scaled, zeroed) can no longer be measured again.
             unchanged = [g if g._version == v else None for g, v in zip(state["grads"], state["versions"])]
@@ -741,7 +752,7 @@ class Recorder:
             after = state["read"]
         loss = rest.pop(0) if state["loss"] is not None else None
         self._resolve_checks(rest)
-        pnorms = _exact_norms(pnorms, current)
+        pnorms = _exact_norms(pnorms, current) if measure_params else []
         dnorms = _exact_norms(dnorms, changes)
         onorms = _exact_norms(onorms, state["samples"])
         changed = [i for i in range(n) if dnorms[i] != 0]
@@ -752,7 +763,7 @@ class Recorder:
         delta = math.hypot(*(dnorms[i] for i in changed))
         base = math.hypot(*(onorms[i] for i in changed))
         total_before = math.hypot(*before)
-        total_params = math.hypot(*pnorms)
+        total_params = math.hypot(*pnorms) if measure_params else None
         names = self._param_names(params)  # first: it refreshes the map of parameters to modules
         order = sorted(range(n), key=lambda i: self._forward_rank(params[i]))
         nonfinite = []
@@ -760,9 +771,15 @@ class Recorder:
             nonfinite.append("loss")
         if not math.isfinite(total_before):
             nonfinite.append("grad")
-        if not math.isfinite(total_params):
+        if total_params is not None and not math.isfinite(total_params):
             nonfinite.append("param")
         skipped, self._skipped_scales = self._skipped_scales, []
+        update_ratio = delta / base if changed and base > 0 else None
+        quiet = update_ratio is not None and update_ratio < QUIET_UPDATE and not nonfinite
+        if not quiet:
+            self._quiet_steps = 0
+        else:
+            self._quiet_steps = 1 if measure_params else self._quiet_steps + 1
         self.steps += 1
         return StepRecord(
             step=self.steps,
@@ -771,12 +788,12 @@ class Recorder:
             grad_norm=total_before,
             grad_norm_after=math.hypot(*after),
             param_norm=total_params,
-            update_ratio=delta / base if changed and base > 0 else None,
+            update_ratio=update_ratio,
             lr=lr,
             clipped=bool(state["clip_norms"]) and not state["clip_scaled"],
             clip_threshold=state["threshold"],
             grad_norms={names[i]: before[i] for i in order},
-            param_norms={names[i]: pnorms[i] for i in order},
+            param_norms={names[i]: pnorms[i] for i in order} if measure_params else {},
             nonfinite=nonfinite,
             nonfinite_origin=self._origin if nonfinite else None,
             grads_cleared=state["cleared"],

@@ -46,7 +46,7 @@ class StepRecord:
     loss: float | None  # the tensor backward() ran on, when it was a scalar
     grad_norm: float  # G: total gradient norm before clipping
     grad_norm_after: float  # total gradient norm the update used (after clipping)
-    param_norm: float
+    param_norm: float | None  # None on the steps between measurements (instrument.PARAM_NORM_EVERY)
     update_ratio: float | None  # U: |change made by the step| / |params|, over params the step changed
     lr: float | None
     clipped: bool

@@ -278,10 +278,13 @@ def _combined(series: list[list[StepRecord]]) -> list[StepRecord]:
     for step in common:
         records = [s[step] for s in by_step]
         first = records[0]
-        param_norm = _root_sum_squares(r.param_norm for r in records)
+        # Every rank measures its parameter norms on the same steps; between those, the shards' updates have
+        # no weights to be combined with.
+        measured = all(r.param_norm is not None for r in records)
+        param_norm = _root_sum_squares(r.param_norm for r in records) if measured else None
         updates = [(r.update_ratio, r.param_norm) for r in records]
         update = None
-        if all(is_finite(u) for u, _ in updates) and param_norm > 0:
+        if param_norm is not None and all(is_finite(u) for u, _ in updates) and param_norm > 0:
             # Each shard's update weighted by its share of the weights.
             update = _root_sum_squares(u * p for u, p in updates) / param_norm
         grad_norms: dict[str, float] = {}

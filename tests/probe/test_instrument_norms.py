@@ -78,3 +78,43 @@ def test_recorder_measures_complex_and_float64_parameters():
     assert sorted(records[0]["grad_norms"].values()) == [pytest.approx(5e20), pytest.approx(1e200)]
     assert records[0]["param_norm"] == pytest.approx(1e200)
     assert records[0]["nonfinite"] == []
+
+
+def _train_linear(lr: float, steps: int) -> tuple[list[dict], list[float]]:
+    """Records of a small SGD run whose budget is `steps`, and the true parameter norm after each step."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(8, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    inputs, targets = torch.randn(16, 8), torch.randn(16, 4)
+    records, truth = [], []
+    recorder = Recorder(records.append, max_steps=steps)
+    recorder.install()
+    try:
+        for _ in range(steps):
+            loss = torch.nn.functional.mse_loss(model(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            truth.append(float(torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().norm()))
+    finally:
+        recorder.uninstall()
+    return [r for r in records if r["type"] == "step"], truth
+
+
+def test_parameter_norms_of_quiet_steps_are_measured_every_fourth_step_and_at_the_end():
+    steps, truth = _train_linear(lr=1e-4, steps=10)
+    assert all(step["update_ratio"] < 0.01 for step in steps)
+    measured = [step["step"] for step in steps if step["param_norm"] is not None]
+    assert measured == [1, 5, 9, 10]
+    for step in steps:
+        if step["param_norm"] is None:
+            assert step["param_norms"] == {}
+        else:
+            assert step["param_norm"] == pytest.approx(truth[step["step"] - 1], rel=1e-6)
+            assert set(step["param_norms"]) == {"Linear.weight", "Linear.bias"}
+
+
+def test_parameter_norms_are_measured_on_every_step_after_a_large_update():
+    steps, truth = _train_linear(lr=0.5, steps=6)
+    assert all(step["update_ratio"] >= 0.01 for step in steps)
+    assert [step["param_norm"] for step in steps] == pytest.approx(truth, rel=1e-6)
