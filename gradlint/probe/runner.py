@@ -275,18 +275,22 @@ def _combined(series: list[list[StepRecord]]) -> list[StepRecord]:
     by_step = [{r.step: r for r in s} for s in series]
     common = sorted(set.intersection(*(set(s) for s in by_step)))
     combined = []
+    # Each rank measures its parameter norms when its own updates call for it (instrument.PARAM_NORM_EVERY):
+    # a step that some rank did not measure has no combined norm, and weighs the shards' updates by the norms
+    # each rank measured last, which quiet steps move by less than a hundredth each.
+    weights: list[float | None] = [None] * len(series)
     for step in common:
         records = [s[step] for s in by_step]
         first = records[0]
-        # Every rank measures its parameter norms on the same steps; between those, the shards' updates have
-        # no weights to be combined with.
+        weights = [w if r.param_norm is None else r.param_norm for w, r in zip(weights, records)]
         measured = all(r.param_norm is not None for r in records)
         param_norm = _root_sum_squares(r.param_norm for r in records) if measured else None
-        updates = [(r.update_ratio, r.param_norm) for r in records]
         update = None
-        if param_norm is not None and all(is_finite(u) for u, _ in updates) and param_norm > 0:
-            # Each shard's update weighted by its share of the weights.
-            update = _root_sum_squares(u * p for u, p in updates) / param_norm
+        if all(is_finite(r.update_ratio) and is_finite(w) for r, w in zip(records, weights)):
+            total = _root_sum_squares(weights)
+            if total > 0:
+                # Each shard's update weighted by its share of the weights.
+                update = _root_sum_squares(r.update_ratio * w for r, w in zip(records, weights)) / total
         grad_norms: dict[str, float] = {}
         param_norms: dict[str, float] = {}
         for r in records:

@@ -99,6 +99,17 @@ def test_sharded_ranks_combine_their_norms_as_one_model():
     assert result.findings[0].message.startswith("2 ranks holding shards")
 
 
+def test_sharded_steps_between_parameter_norms_weigh_updates_by_the_norms_measured_last():
+    ranks = [_series(10, 0, [3.0, 3.0, 3.0], [3.0] * 3), _series(11, 1, [4.0, 4.0, 4.0], [4.0] * 3)]
+    ranks[0][0].update_ratio, ranks[1][0].update_ratio = 0.002, 0.004
+    for record in ranks[1][1:]:  # rank 1 measured its parameters on its first step only
+        record.param_norm, record.param_norms = None, {}
+    result = judge(ranks[0] + ranks[1], [], RunInfo())
+    assert [s.param_norm for s in result.steps] == [5.0, None, None]
+    # (0.002 x 3, 0.004 x 4) over the norm 5, then (0.01 x 3, 0.01 x 4), rank 1 still weighed by its 4.
+    assert [s.update_ratio for s in result.steps] == pytest.approx([(0.006**2 + 0.016**2) ** 0.5 / 5, 0.01, 0.01])
+
+
 def test_independent_processes_give_the_most_severe_verdict():
     growing = [10.0**i for i in range(12)]
     steps = _series(10, None, [1.0] * 12, [1.0] * 12) + _series(11, None, growing, [1.0] * 12)
