@@ -752,7 +752,7 @@ class Recorder:
             after = state["read"]
         loss = rest.pop(0) if state["loss"] is not None else None
         self._resolve_checks(rest)
-        pnorms = _exact_norms(pnorms, current) if measure_params else []
+        pnorms = _exact_norms(pnorms, current)  # none when they were not measured
         dnorms = _exact_norms(dnorms, changes)
         onorms = _exact_norms(onorms, state["samples"])
         changed = [i for i in range(n) if dnorms[i] != 0]
