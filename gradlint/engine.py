@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -49,21 +50,27 @@ class Cache:
 
     A file's entry also holds the hash of every neighbouring file its findings were read from (or
     looked for: ABSENT when it did not exist), so that editing, adding or fixing a neighbour re-checks it.
+    A file whose modification time and size are those recorded with its hash is not read again (as Black's
+    cache does), unless it was modified within RACY_NS of being recorded: a rewrite of the same size in the
+    same tick of the file system's clock would keep both.
     """
 
     def __init__(self, root: Path, settings: Settings) -> None:
         self.folder = root / CACHE_DIR
         self.file = self.folder / f"findings-{__version__}-{settings.cache_key()}.json"
         self.entries: dict[str, dict] = {}
+        # path -> [mtime_ns, size, hash] of files hashed in earlier runs.
+        self.stats: dict[str, list] = {}
         self.changed = False
         # Neighbours' hashes, read once a run: files of one folder share most of theirs.
         self._digests: dict[str, str] = {}
         try:
-            entries = json.loads(self.file.read_text(encoding="utf-8"))
+            data = json.loads(self.file.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
-            entries = None
+            data = None
         # Anything of the wrong shape (a hand-edited or foreign file) is ignored like an unreadable cache.
-        self.entries = entries if isinstance(entries, dict) else {}
+        if isinstance(data, dict) and isinstance(data.get("files"), dict) and isinstance(data.get("stats"), dict):
+            self.entries, self.stats = data["files"], data["stats"]
 
     def get(self, path: str, digest: str, display: str) -> list[Finding] | None:
         try:
@@ -88,8 +95,30 @@ class Cache:
 
     def digest(self, path: str) -> str:
         if path not in self._digests:
-            self._digests[path] = _file_digest(Path(path))
+            self._digests[path] = self._read_digest(path)
         return self._digests[path]
+
+    def _read_digest(self, path: str) -> str:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return ABSENT
+        # A FIFO would block the read and /dev/zero never ends; neither is read as source anyway.
+        if not stat.S_ISREG(info.st_mode):
+            return ABSENT
+        state = [info.st_mtime_ns, info.st_size]
+        seen = self.stats.get(path)
+        if isinstance(seen, list) and len(seen) == 3 and seen[:2] == state and type(seen[2]) is str:
+            return seen[2]
+        try:
+            with open(path, "rb") as source:
+                digest = _digest(source.read())
+        except OSError:
+            return ABSENT
+        if time.time_ns() - info.st_mtime_ns > RACY_NS:
+            self.stats[path] = [*state, digest]
+            self.changed = True
+        return digest
 
     def save(self) -> None:
         if not self.changed:
@@ -101,23 +130,14 @@ class Cache:
                 ignore.write_text("# Created by gradlint.\n*\n", encoding="utf-8")
             fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(self.entries, out)
+                json.dump({"files": self.entries, "stats": self.stats}, out)
             os.replace(tmp, self.file)
         except OSError:
             pass  # a read-only tree still lints; it just is not cached
 
 
 ABSENT = "absent"
-
-
-def _file_digest(path: Path) -> str:
-    try:
-        # A FIFO would block the read and /dev/zero never ends; neither is read as source anyway.
-        if not stat.S_ISREG(path.stat().st_mode):
-            return ABSENT
-        return _digest(path.read_bytes())
-    except OSError:
-        return ABSENT
+RACY_NS = 2_000_000_000  # a file system clock ticks in at most 2 s (FAT)
 
 
 def _finding_from_dict(d: dict) -> Finding:

@@ -563,18 +563,28 @@ def test_caches_of_the_wrong_shape_are_ignored(tmp_path):
     config = Settings(root=folder)
     fresh = [f.to_dict() for f in lint_paths([folder], config, jobs=1).findings]
     assert [f["code"] for f in fresh] == ["GL101", "GL101"]
+    # Old enough that their times and sizes are recorded with their hashes.
+    for file in folder.iterdir():
+        os.utime(file, (time.time() - 3600,) * 2)
     lint_paths([folder], config, jobs=1, use_cache=True)
     [cache] = (folder / CACHE_DIR).glob("findings-*.json")
     real = json.loads(cache.read_text())
+    assert len(real["stats"]) == len(real["files"]) == 2
     os.mkfifo(tmp_path / "fifo.py")
-    foreign = [None, [], 5, "text", {key: {**entry, "deps": [[str(tmp_path / "fifo.py"), "h"], ["/dev/zero", "h"]]}
-                                          for key, entry in real.items()}]
+    fifo_deps = [[str(tmp_path / "fifo.py"), "h"], ["/dev/zero", "h"]]
+    foreign = [
+        None, [], 5, "text", {"files": real["files"]}, {"files": [], "stats": real["stats"]},
+        {**real, "files": {key: {**entry, "deps": fifo_deps} for key, entry in real["files"].items()}},
+    ]
     for data in foreign:
         cache.write_text(json.dumps(data))
         assert [f.to_dict() for f in lint_paths([folder], config, jobs=1, use_cache=True).findings] == fresh, data
-    # One entry's nodes, each swapped for a null, a number and an array.
-    first = next(iter(real))
-    mutated = [{**real, first: data} for _, data in mutations(real[first], [None, 7, []])]
+    # Every node of one file's entry and of the recorded times, each swapped for a null, a number and an array.
+    first = next(iter(real["files"]))
+    mutated = [
+        data for path, data in mutations(real, [None, 7, []]) if len(path) < 2 or path[:2] == ("files", first)
+        or path[0] == "stats"
+    ]
     for data in mutated:
         cache.write_text(json.dumps(data))
         result = lint_paths([folder], config, jobs=1, use_cache=True)
@@ -593,7 +603,7 @@ def test_a_cache_of_the_wrong_shape_in_a_real_run(tmp_path):
     survived(gradlint(folder))
     [cache] = (folder / CACHE_DIR).glob("findings-*.json")
     data = json.loads(cache.read_text())
-    for entry in data.values():
+    for entry in data["files"].values():
         entry["findings"][0]["line"] = "eleven"
         entry["deps"] = 5
     cache.write_text(json.dumps(data))

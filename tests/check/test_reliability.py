@@ -192,20 +192,30 @@ def test_a_link_to_dev_zero_in_a_folder_is_skipped(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    ["null", "[]", '{"x": 5}', '{"x": {"hash": "h"}}', "5"],
+    ["null", "[]", '{"x": 5}', '{"files": [], "stats": {}}', "5", "a bad entry", "a bad stat"],
 )
 def test_a_cache_of_the_wrong_shape_is_ignored(tmp_path, content):
     """Reproducer 10."""
-    (tmp_path / "train.py").write_text(FLAGGED)
+    train = tmp_path / "train.py"
+    train.write_text(FLAGGED)
+    # Old enough that its time and size are recorded with its hash.
+    os.utime(train, (time.time() - 3600,) * 2)
     first = gradlint("-q", "train.py", cwd=tmp_path)
     assert first.returncode == 1
     [cache] = (tmp_path / ".gradlint_cache").glob("findings-*.json")
     data = json.loads(cache.read_text())
-    if content == '{"x": {"hash": "h"}}':
+    [key] = data["files"]
+    assert list(data["stats"]) == [key]
+    if content == "a bad entry":
         # An entry for the real file with a finding of an unknown severity and no deps.
-        [key] = data
-        data[key]["findings"][0]["severity"] = "fatal"
-        del data[key]["deps"]
+        data["files"][key]["findings"][0]["severity"] = "fatal"
+        del data["files"][key]["deps"]
+        cache.write_text(json.dumps(data))
+    elif content == "a bad stat":
+        # The file's time and size, with no hash or one that is not text.
+        data["stats"][key] = data["stats"][key][:2] + [5]
+        cache.write_text(json.dumps(data))
+        data["stats"][key] = data["stats"][key][:2]
         cache.write_text(json.dumps(data))
     else:
         cache.write_text(content)
@@ -214,6 +224,47 @@ def test_a_cache_of_the_wrong_shape_is_ignored(tmp_path, content):
         no_traceback(run)
         assert run.returncode == 1
         assert "GL101" in run.stdout
+
+
+def test_the_cache_reads_a_file_again_when_its_time_or_size_changed(tmp_path):
+    train = tmp_path / "train.py"
+    train.write_text(FLAGGED)
+    old = time.time() - 3600
+    os.utime(train, (old, old))
+    assert gradlint("-q", "train.py", cwd=tmp_path).returncode == 1
+    # The same size, a later time: no LSTM any more.
+    same_size = FLAGGED.replace("nn.LSTM(", "nn.Lin4(")
+    assert len(same_size) == len(FLAGGED)
+    train.write_text(same_size)
+    os.utime(train, (old + 1, old + 1))
+    assert gradlint("-q", "train.py", cwd=tmp_path).returncode == 0
+    # Another size, the time the cache recorded.
+    train.write_text(FLAGGED + "# one line more\n")
+    os.utime(train, (old + 1, old + 1))
+    assert gradlint("-q", "train.py", cwd=tmp_path).returncode == 1
+
+
+def test_the_cache_trusts_an_old_file_whose_time_and_size_are_unchanged(tmp_path, monkeypatch):
+    from gradlint import engine
+    from gradlint.config import Settings
+
+    old, fresh = tmp_path / "old.py", tmp_path / "fresh.py"
+    old.write_text(FLAGGED)
+    fresh.write_text(FLAGGED)
+    os.utime(old, (time.time() - 3600,) * 2)
+    settings = Settings(root=tmp_path)
+    cache = engine.Cache(tmp_path, settings)
+    digests = {path: cache.digest(str(path)) for path in (old, fresh)}
+    cache.save()
+
+    def read_again(data):
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(engine, "_digest", read_again)
+    assert engine.Cache(tmp_path, settings).digest(str(old)) == digests[old]
+    # Written a moment ago, it may be rewritten within the same tick of the clock: it is read every run.
+    with pytest.raises(AssertionError, match="read again"):
+        engine.Cache(tmp_path, settings).digest(str(fresh))
 
 
 def test_fixing_a_broken_or_missing_neighbour_invalidates_the_cache(tmp_path):
