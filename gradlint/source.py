@@ -13,6 +13,7 @@ import sys
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from gradlint.notebook import NotebookError, notebook_code
 
@@ -234,8 +235,8 @@ class SourceUnit:
         return self.cell_lines[line - 1]
 
 
-def is_virtualenv(path: Path) -> bool:
-    return (path / "pyvenv.cfg").exists()
+def is_virtualenv(path: str | Path) -> bool:
+    return os.path.exists(os.path.join(path, "pyvenv.cfg"))
 
 
 def matches_any(rel: str, patterns: tuple[str, ...]) -> bool:
@@ -264,7 +265,7 @@ def discover(
     `force_exclude` makes them honour `exclude` too. Raises FileNotFoundError for a path that does not exist.
     """
     found: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     base = root or Path.cwd()
     for given in paths:
         if not given.exists():
@@ -272,35 +273,61 @@ def discover(
         if not given.is_dir():
             if force_exclude and exclude and matches_any(_relative(given, base), exclude):
                 continue
-            if given not in seen:
-                seen.add(given)
+            if str(given) not in seen:
+                seen.add(str(given))
                 found.append(given)
             continue
-        for dirpath, dirnames, filenames in os.walk(given):
-            current = Path(dirpath)
-            dirnames[:] = sorted(
-                d
-                for d in dirnames
-                if d not in SKIP_DIRS
-                and not d.endswith(".egg-info")
-                and not is_virtualenv(current / d)
-                and not (exclude and matches_any(_relative(current / d, base), exclude))
-            )
-            for name in sorted(filenames):
-                if not (name.endswith(".py") or name.endswith(".ipynb")):
-                    continue
-                file = current / name
-                if exclude and matches_any(_relative(file, base), exclude):
-                    continue
-                if file not in seen and _is_regular(file):
-                    seen.add(file)
-                    found.append(file)
+        for file in _walk(str(given), exclude, base):
+            if file not in seen:
+                seen.add(file)
+                found.append(Path(file))
     return found
 
 
-def _is_regular(path: Path) -> bool:
+def _walk(top: str, exclude: tuple[str, ...], base: Path) -> Iterator[str]:
+    """The source files under `top` in os.walk's order (a folder's files, then its subfolders by name),
+    from the entries os.scandir gives: their file types cost no stat of their own. Like os.walk, folders
+    that are symbolic links are not entered and folders that cannot be read are skipped."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        folders = []
+        for entry in entries:
+            name = entry.name
+            if _is_dir(entry):
+                if (
+                    name not in SKIP_DIRS
+                    and not name.endswith(".egg-info")
+                    and not entry.is_symlink()
+                    and not is_virtualenv(entry.path)
+                    and not (exclude and matches_any(_relative(Path(entry.path), base), exclude))
+                ):
+                    folders.append(entry.path)
+            elif (
+                name.endswith((".py", ".ipynb"))
+                and not (exclude and matches_any(_relative(Path(entry.path), base), exclude))
+                and _is_regular(entry)
+            ):
+                yield entry.path
+        stack.extend(reversed(folders))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
     try:
-        return stat.S_ISREG(path.stat().st_mode)
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_regular(entry: os.DirEntry) -> bool:
+    # Follows a link as os.stat does; a FIFO, a socket or a device is not a regular file.
+    try:
+        return entry.is_file()
     except OSError:
         return False
 
