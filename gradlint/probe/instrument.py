@@ -120,6 +120,14 @@ def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return list(torch._foreach_norm(tensors))
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def _sample_of(param: torch.Tensor) -> torch.Tensor:
+    """The first UPDATE_SAMPLE values of a parameter (this rank's shard of a DTensor): a view where it is contiguous."""
+    return _local(param.detach()).reshape(-1)[:UPDATE_SAMPLE]
+
+
 def _read(values: list[torch.Tensor]) -> list[float]:
     """0-d tensors as floats: one stack (which promotes mixed dtypes) and one sync per device."""
     try:
@@ -235,7 +243,9 @@ class Recorder:
         # Per optimizer (None: hand-written updates): the gradients its last step used, until seen cleared.
         self._grad_marks: dict[str | None, list[tuple[torch.Tensor, int, int]]] = {}
         self._cleared: dict[str | None, bool] = {}
-        self._buffers: dict[str, tuple[tuple[int, ...], list[torch.Tensor]]] = {}
+        # Per optimizer: its parameters' ids and addresses, their sample views (None where those are copies), and
+        # the buffers the samples are copied into.
+        self._buffers: dict[str, tuple[list[int], list[int] | None, list[torch.Tensor] | None, list[torch.Tensor]]] = {}
         self._leaf_names: dict[int, str] = {}
         self._handles: list[Any] = []
         self._patched: list[tuple[Any, str, Any]] = []
@@ -607,8 +617,8 @@ class Recorder:
         with torch.no_grad():
             grads = [_values(g) for g in grads]
             norms = _norms(grads)
-            samples = self._sample_buffers(key, params)
-            torch._foreach_copy_(samples, [_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE] for p in params])
+            views, samples, addresses = self._samples(key, params)
+            torch._foreach_copy_(samples, views)
         cleared = False if key in self._grad_marks else self._cleared.pop(key, None)
         state = {
             "key": key,
@@ -618,6 +628,8 @@ class Recorder:
             "norms": norms,
             "read": _exact_norms(_read(norms), grads) if eager else None,
             "samples": samples,
+            "views": views,
+            "addresses": addresses,
             "loss": self._loss,
             "clip_norms": self._clip_norms,
             "threshold": self._clip_threshold,
@@ -632,17 +644,31 @@ class Recorder:
             del self._grad_marks[key]  # gradients returned by a call: nothing to clear
         return state
 
-    def _sample_buffers(self, key: str | None, params: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Buffers for the parameters' values before a step, reused while an optimizer's parameters are the same
-        (hand-written updates get new ones: their tensors may be new each step)."""
-        if key is None:
-            return [torch.empty_like(_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE]) for p in params]
-        ids = tuple(id(p) for p in params)
-        cached = self._buffers.get(key)
-        if cached is None or cached[0] != ids:
-            buffers = [torch.empty_like(_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE]) for p in params]
-            cached = self._buffers[key] = (ids, buffers)
-        return cached[1]
+    def _samples(
+        self, key: str | None, params: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[int] | None]:
+        """The first UPDATE_SAMPLE values of each parameter, buffers to copy them into before a step, and, where
+        those are views that follow the parameters' values, the parameters' addresses.
+
+        A view of a contiguous parameter shows its values after the step too, as long as the step updates it in
+        place (at the same address). An optimizer's are kept while its parameters are the same tensors at the
+        same addresses, so a step costs one copy and makes no new tensors. Hand-written updates get new ones
+        (their tensors may be new each step), as do parameters whose slice is a copy (not contiguous) or whose
+        memory is not their own (a DTensor's shard).
+        """
+        plain = all(type(p) in _PLAIN for p in params)
+        addresses = [p.data_ptr() for p in params] if plain else None
+        ids = [id(p) for p in params]
+        cached = self._buffers.get(key) if key is not None else None
+        if cached is not None and cached[0] == ids and cached[1] == addresses:
+            views = cached[2] or [_sample_of(p) for p in params]
+            return views, cached[3], addresses if cached[2] else None
+        views = [_sample_of(p) for p in params]
+        samples = [torch.empty_like(v) for v in views]
+        live = plain and all(p.is_contiguous() for p in params)
+        if key is not None:
+            self._buffers[key] = (ids, addresses, views if live else None, samples)
+        return views, samples, addresses if live else None
 
     def _finish_manual_step(self, new_params: list[torch.Tensor] | None = None) -> None:
         state, self._pending_manual = self._pending_manual, None
@@ -729,11 +755,12 @@ class Recorder:
         measure_params = self._quiet_steps == 0 or self._quiet_steps >= PARAM_NORM_EVERY or last
         with torch.no_grad():
             param_norms = _norms([_local(p.detach()) for p in current]) if measure_params else []
-            new_samples = [_local(p.detach()).reshape(-1)[:UPDATE_SAMPLE] for p in current]
-            changes = torch._foreach_sub(new_samples, state["samples"])
-            deltas = _norms(changes)
-            old_norms = _norms(state["samples"])
-            values = [*param_norms, *deltas, *old_norms]
+            views = state["views"]
+            moved = state["addresses"] is None or state["addresses"] != [p.data_ptr() for p in params]
+            if moved or current is not params:
+                views = [_sample_of(p) for p in current]  # copies, or the step gave the parameters new memory
+            changes = torch._foreach_sub(views, state["samples"])
+            values = [*param_norms, *torch._foreach_norm([*changes, *state["samples"]])]
             if state["read"] is None:
                 values.extend(state["norms"])
             if state["loss"] is not None:

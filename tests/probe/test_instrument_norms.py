@@ -118,3 +118,55 @@ def test_parameter_norms_are_measured_on_every_step_after_a_large_update():
     steps, truth = _train_linear(lr=0.5, steps=6)
     assert all(step["update_ratio"] >= 0.01 for step in steps)
     assert [step["param_norm"] for step in steps] == pytest.approx(truth, rel=1e-6)
+
+
+class _NewMemorySGD(torch.optim.Optimizer):
+    """Steps by giving each parameter new memory (`p.data = ...`), as some hand-written optimizers do."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.data = p.data - group["lr"] * p.grad
+
+
+def _transposed_linear() -> torch.nn.Module:
+    model = torch.nn.Linear(8, 4)
+    model.weight = torch.nn.Parameter(torch.randn(8, 4).t())  # not contiguous: its sample is a copy
+    return model
+
+
+@pytest.mark.parametrize(
+    "build, optimizer_class",
+    [
+        (lambda: torch.nn.Linear(8, 4), torch.optim.Adam),
+        (lambda: torch.nn.Linear(8, 4), _NewMemorySGD),
+        (_transposed_linear, torch.optim.SGD),
+    ],
+)
+def test_update_ratio_is_the_change_of_the_parameters_over_their_norm_on_every_step(build, optimizer_class):
+    torch.manual_seed(0)
+    model = build()
+    optimizer = optimizer_class(model.parameters(), lr=0.05)
+    inputs, targets = torch.randn(16, 8), torch.randn(16, 4)
+    records, truth = [], []
+    recorder = Recorder(records.append)
+    recorder.install()
+    try:
+        for _ in range(4):
+            loss = torch.nn.functional.mse_loss(model(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            before = [p.detach().clone() for p in model.parameters()]
+            optimizer.step()
+            after = list(model.parameters())
+            change = math.hypot(*(float((a - b).double().norm()) for a, b in zip(after, before)))
+            truth.append(change / math.hypot(*(float(b.double().norm()) for b in before)))
+    finally:
+        recorder.uninstall()
+    steps = [r for r in records if r["type"] == "step"]
+    assert [step["update_ratio"] for step in steps] == pytest.approx(truth, rel=1e-5)
