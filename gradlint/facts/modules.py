@@ -7,6 +7,7 @@ imports, and folders a file adds to `sys.path` with a literal path. Nothing here
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import libcst as cst
@@ -20,27 +21,28 @@ def module_files(
     """The files `module_name` may be, seen from `from_path`: `mod.py` and `mod/__init__.py` in the first
     folder that has either. Every file looked for is added to `looked_at` (a file created later changes
     the answer, so the cache must know it was looked for)."""
-    resolved = from_path.resolve()
-    here = resolved.parent
+    # Strings, not Paths: a run asks this for every import of every file, and a Path costs a parse per join.
+    resolved = os.path.realpath(from_path)
+    here = os.path.dirname(resolved)
     if module_name.startswith("."):
         dots = len(module_name) - len(module_name.lstrip("."))
         base = here
         for _ in range(dots - 1):
-            base = base.parent
+            base = os.path.dirname(base)
         bases = [base]
         parts = module_name.lstrip(".").split(".") if module_name.strip(".") else []
     else:
-        bases = [here, *extra, *import_folders(here)[1:]]
+        bases = [here, *map(str, extra), *map(str, import_folders(Path(here))[1:])]
         parts = module_name.split(".")
     found: list[Path] = []
     for base in bases:
-        target = base.joinpath(*parts) if parts else base
-        for candidate in (target.with_suffix(".py") if parts else None, target / "__init__.py"):
+        target = os.path.join(base, *parts)
+        for candidate in (target + ".py" if parts else None, os.path.join(target, "__init__.py")):
             if candidate is None or candidate == resolved:
                 continue
-            looked_at.add(str(candidate))
-            if candidate.is_file():
-                found.append(candidate)
+            looked_at.add(candidate)
+            if os.path.isfile(candidate):
+                found.append(Path(candidate))
         if found:
             break
     return found
