@@ -62,10 +62,10 @@ def star_imports(module: cst.Module) -> list[str]:
     return [name for name in found if name and not is_third_party(name)]
 
 
-def path_entries(module: cst.Module, from_path: Path) -> tuple[Path, ...]:
+def path_entries(module: cst.Module, here: Path) -> tuple[Path, ...]:
     """Folders the file adds to `sys.path` at its top level with a literal path (`sys.path.append("lib")`,
-    `sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))`), resolved from the file's folder."""
-    here = from_path.resolve().parent
+    `sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))`), resolved from the file's folder
+    `here` (itself resolved)."""
     found = []
     for stmt in module.body:
         if type(stmt) is not cst.SimpleStatementLine:

@@ -90,7 +90,7 @@ class Project:
     def _path_entries(self, facts: "FileFacts") -> tuple[Path, ...]:
         path = self.resolve(facts.path)
         if path not in self._entries:
-            self._entries[path] = path_entries(facts.module, Path(facts.path))
+            self._entries[path] = path_entries(facts.module, path.parent)
         return self._entries[path]
 
     def facts_for(self, path: Path) -> "FileFacts | None":
