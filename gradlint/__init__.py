@@ -1,9 +1,10 @@
 """gradlint: find the causes of exploding gradients in training code, and prove them."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gradlint.version import __version__
+
+# Not typing.TYPE_CHECKING: importing typing here would cost `gradlint check` its head start (gradlint.prefork).
+TYPE_CHECKING = False
 
 __all__ = ["__version__", "Finding", "Severity", "lint_paths", "lint_source", "GradientMonitor"]
 

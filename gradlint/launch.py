@@ -5,10 +5,11 @@ import sys
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["check"] and not {"-h", "--help"}.intersection(sys.argv[2:]):
-        from gradlint.workers import prestart
+    check = sys.argv[1:2] == ["check"] and not {"-h", "--help"}.intersection(sys.argv[2:])
+    if check:
+        from gradlint.prefork import fork
 
-        prestart("gradlint.jobs")
+        fork("gradlint.jobs")
     from gradlint.cli import main as cli
 
     cli()
