@@ -1,10 +1,9 @@
 """gradlint: find the causes of exploding gradients in training code, and prove them."""
 from __future__ import annotations
 
-from gradlint.version import __version__
+from typing import TYPE_CHECKING
 
-# Not typing.TYPE_CHECKING: importing typing here would cost `gradlint check` its head start (gradlint.prefork).
-TYPE_CHECKING = False
+from gradlint.version import __version__
 
 __all__ = ["__version__", "Finding", "Severity", "lint_paths", "lint_source", "GradientMonitor"]
 

@@ -5,11 +5,10 @@ import sys
 
 
 def main() -> None:
-    check = sys.argv[1:2] == ["check"] and not {"-h", "--help"}.intersection(sys.argv[2:])
-    if check:
-        from gradlint.prefork import fork
+    if sys.argv[1:2] == ["check"] and not {"-h", "--help"}.intersection(sys.argv[2:]):
+        from gradlint.workers import prestart
 
-        fork("gradlint.jobs")
+        prestart("gradlint.jobs")
     from gradlint.cli import main as cli
 
     cli()

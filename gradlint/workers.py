@@ -29,7 +29,7 @@ Work = Callable[[list, frozenset, Callable[[tuple], None]], None]
 @dataclass(frozen=True)
 class Job:
     """Work named by module and function, with its leading arguments: the parent sends it without
-    importing that module (the worker imports it, or has already: see gradlint.prefork)."""
+    importing that module (the worker imports it, or has already: see `prestart`)."""
 
     module: str
     function: str
@@ -69,7 +69,7 @@ def _context():
 RECURSION_LIMIT = 20_000
 
 
-def serve(conn: Connection, preload: str | None = None) -> None:
+def _serve(conn: Connection, preload: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends its workers
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     if preload is not None:
@@ -86,53 +86,25 @@ def serve(conn: Connection, preload: str | None = None) -> None:
         conn.send(("batch",))
 
 
-# Workers started before the run that needs them (see _adopt_spare).
+# Workers started by `prestart`, waiting for the run that needs them.
 _spares: list[_Worker] = []
-
-
-class _Forked:
-    """The worker gradlint.prefork forked, with what this module asks of a multiprocessing.Process."""
-
-    def __init__(self, pid: int, sentinel: int) -> None:
-        self.pid = pid
-        self.sentinel = sentinel  # reads EOF once the worker has exited
-        self._reaped = False
-
-    def is_alive(self) -> bool:
-        if not self._reaped:
-            try:
-                self._reaped = os.waitpid(self.pid, os.WNOHANG)[0] != 0
-            except ChildProcessError:
-                self._reaped = True
-        return not self._reaped
-
-    def join(self, timeout: float | None = None) -> None:
-        if not self._reaped and wait([self.sentinel], timeout):
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
-            self._reaped = True
-            os.close(self.sentinel)
 
 
 def _start(context, preload: str | None = None) -> _Worker:
     parent, child = context.Pipe()
-    process = context.Process(target=serve, args=(child, preload), daemon=True)
+    process = context.Process(target=_serve, args=(child, preload), daemon=True)
     process.start()
     child.close()
     return _Worker(process, parent)
 
 
-def _adopt_spare() -> None:
-    """The worker gradlint.prefork forked (it has been importing the rules while this process read its
-    options and found the files), if any, joins the spares."""
-    from gradlint import prefork
-
-    if prefork.spare is not None:
-        pid, conn, sentinel = prefork.spare
-        prefork.spare = None
-        _spares.append(_Worker(_Forked(pid, sentinel), Connection(conn)))
+def prestart(preload: str) -> None:
+    """Start a worker now that imports `preload` while this process goes on (reading its options,
+    finding files); the next `run_isolated` uses it. A one-file run (pre-commit) spends most of its
+    time importing, and the two imports then overlap. Only where fork is cheap."""
+    context = _context()
+    if context.get_start_method() == "fork":
+        _spares.append(_start(context, preload))
 
 
 def run_isolated(
@@ -146,7 +118,6 @@ def run_isolated(
     results: list[tuple[Any, Any, Failure | None]] = []
 
     def start() -> _Worker:
-        _adopt_spare()
         while _spares:
             spare = _spares.pop()
             if spare.process.is_alive():

@@ -452,15 +452,3 @@ def test_a_files_findings_do_not_depend_on_the_files_before_it():
     together = [f for f in lint_paths([project], jobs=1).findings if f.path.endswith("trainer.py")]
     alone = lint_paths([project / "trainer.py"], jobs=1).findings
     assert [(f.code, f.line) for f in together] == [(f.code, f.line) for f in alone]
-
-
-def test_the_worker_forked_at_start_is_ended_when_the_run_never_needs_it():
-    from gradlint import prefork
-
-    prefork.fork("json")
-    pid = prefork.spare[0]
-    prefork._end_unused()
-    assert prefork.spare is None
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # killed and reaped: no process left holding the caller's output
-
