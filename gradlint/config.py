@@ -1,18 +1,12 @@
 """Configuration: `[tool.gradlint]` in pyproject.toml (or gradlint.toml) -> validated settings."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from gradlint.catalog import CODES
 from gradlint.findings import Severity
@@ -76,6 +70,8 @@ class Settings:
             [self.select, self.ignore, self.extend_select, self.per_file_ignores, options],
             default=str,
         )
+        import hashlib  # here: a worker never asks, and imports this module on the way to its first file
+
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -129,6 +125,11 @@ def load_settings(config: Path | None = None, start: Path | None = None) -> Sett
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported here: a worker never reads a configuration, and imports this module on the way to its first file.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

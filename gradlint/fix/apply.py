@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import codecs
-import difflib
 import errno
 import io
 import os
@@ -114,6 +113,8 @@ class FileFix:
         return self.fixed != self.original
 
     def diff(self) -> str:
+        import difflib  # only --diff asks: a worker imports this module on the way to its first file
+
         name = str(self.path)
         return "".join(
             difflib.unified_diff(
