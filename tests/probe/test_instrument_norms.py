@@ -80,25 +80,35 @@ def test_recorder_measures_complex_and_float64_parameters():
     assert records[0]["nonfinite"] == []
 
 
-def _train_linear(lr: float, steps: int) -> tuple[list[dict], list[float]]:
-    """Records of a small SGD run whose budget is `steps`, and the true parameter norm after each step."""
-    torch.manual_seed(0)
-    model = torch.nn.Linear(8, 4)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+def _train(model, optimizer, steps: int, max_steps: int | None = None):
+    """Records of a small regression run, and each step's parameters (before, after), copied."""
     inputs, targets = torch.randn(16, 8), torch.randn(16, 4)
-    records, truth = [], []
-    recorder = Recorder(records.append, max_steps=steps)
+    records, snapshots = [], []
+    recorder = Recorder(records.append, max_steps=max_steps)
     recorder.install()
     try:
         for _ in range(steps):
             loss = torch.nn.functional.mse_loss(model(inputs), targets)
             optimizer.zero_grad()
             loss.backward()
+            before = [p.detach().clone() for p in model.parameters()]
             optimizer.step()
-            truth.append(float(torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().norm()))
+            snapshots.append((before, [p.detach().clone() for p in model.parameters()]))
     finally:
         recorder.uninstall()
-    return [r for r in records if r["type"] == "step"], truth
+    return [r for r in records if r["type"] == "step"], snapshots
+
+
+def _norm(tensors: list[torch.Tensor]) -> float:
+    return float(torch.cat([t.reshape(-1) for t in tensors]).double().norm())
+
+
+def _train_linear(lr: float, steps: int) -> tuple[list[dict], list[float]]:
+    """Records of a small SGD run whose budget is `steps`, and the true parameter norm after each step."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(8, 4)
+    records, snapshots = _train(model, torch.optim.SGD(model.parameters(), lr=lr), steps, max_steps=steps)
+    return records, [_norm(after) for _, after in snapshots]
 
 
 def test_parameter_norms_of_quiet_steps_are_measured_every_fourth_step_and_at_the_end():
@@ -151,22 +161,6 @@ def _transposed_linear() -> torch.nn.Module:
 def test_update_ratio_is_the_change_of_the_parameters_over_their_norm_on_every_step(build, optimizer_class):
     torch.manual_seed(0)
     model = build()
-    optimizer = optimizer_class(model.parameters(), lr=0.05)
-    inputs, targets = torch.randn(16, 8), torch.randn(16, 4)
-    records, truth = [], []
-    recorder = Recorder(records.append)
-    recorder.install()
-    try:
-        for _ in range(4):
-            loss = torch.nn.functional.mse_loss(model(inputs), targets)
-            optimizer.zero_grad()
-            loss.backward()
-            before = [p.detach().clone() for p in model.parameters()]
-            optimizer.step()
-            after = list(model.parameters())
-            change = math.hypot(*(float((a - b).double().norm()) for a, b in zip(after, before)))
-            truth.append(change / math.hypot(*(float(b.double().norm()) for b in before)))
-    finally:
-        recorder.uninstall()
-    steps = [r for r in records if r["type"] == "step"]
+    steps, snapshots = _train(model, optimizer_class(model.parameters(), lr=0.05), 4)
+    truth = [_norm([a - b for a, b in zip(after, before)]) / _norm(before) for before, after in snapshots]
     assert [step["update_ratio"] for step in steps] == pytest.approx(truth, rel=1e-5)
